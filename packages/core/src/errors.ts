@@ -33,3 +33,79 @@ export class ZtunnelConfigError extends MeshError {
 export class MeshStateConflictError extends MeshError {
   readonly code = 'AMBIT_MESH_STATE_CONFLICT';
 }
+
+/** HBONE: the CONNECT request is malformed (not CONNECT, bad :authority or port). Wire status 400. */
+export class HboneBadRequestError extends MeshError {
+  readonly code = 'AMBIT_HBONE_BAD_REQUEST';
+  readonly status = 400;
+}
+
+/** HBONE: the server's authorization refused the client's identity. Wire status 401. */
+export class HboneDeniedError extends MeshError {
+  readonly code = 'AMBIT_HBONE_DENIED';
+  readonly status = 401;
+}
+
+/** HBONE: the server could not reach the target (refused, unknown workload, dial timeout). Wire status 503. */
+export class HboneUpstreamError extends MeshError {
+  readonly code = 'AMBIT_HBONE_UPSTREAM';
+  readonly status = 503;
+}
+
+/** HBONE: the server's certificate does not carry one of the SPIFFE IDs the client expected. */
+export class HbonePeerIdentityError extends MeshError {
+  readonly code = 'AMBIT_HBONE_PEER_IDENTITY';
+}
+
+/** HBONE: TCP, TLS or HTTP/2 setup failed or timed out, or the session broke before the server answered. */
+export class HboneConnectError extends MeshError {
+  readonly code = 'AMBIT_HBONE_CONNECT';
+}
+
+/** HBONE: the server answered the CONNECT with a status Ambit does not speak (not 200/400/401/503). */
+export class HboneProtocolError extends MeshError {
+  readonly code = 'AMBIT_HBONE_PROTOCOL';
+}
+
+/** A CSR the CA refuses to sign; the subclasses say why. Map every one to "permission denied / bad request", never retry it. */
+export abstract class CsrRefusedError extends MeshError {}
+
+/** A CSR is not a PEM PKCS#10 request the CA can read (garbage, wrong PEM label, truncated DER, too large). */
+export class CsrMalformedError extends CsrRefusedError {
+  readonly code = 'AMBIT_CSR_MALFORMED';
+}
+
+/** A CSR's signature does not verify with its own public key, or uses a hash weaker than SHA-256. */
+export class CsrSignatureError extends CsrRefusedError {
+  readonly code = 'AMBIT_CSR_INVALID_SIGNATURE';
+}
+
+/** A CSR asks for a SAN other than exactly the one SPIFFE ID the requester is entitled to. */
+export class CsrIdentityMismatchError extends CsrRefusedError {
+  readonly code = 'AMBIT_CSR_IDENTITY_MISMATCH';
+}
+
+/** A CSR's key is too weak or of a type the CA does not issue for (RSA < 2048, EC curve other than P-256/P-384, Ed25519). */
+export class CsrWeakKeyError extends CsrRefusedError {
+  readonly code = 'AMBIT_CSR_WEAK_KEY';
+}
+
+/** CA material (ca-cert.pem, ca-key.pem, cert-chain.pem, root-cert.pem) cannot be loaded or does not verify. */
+export class CaMaterialError extends MeshError {
+  readonly code = 'AMBIT_CA_INVALID';
+}
+
+/** A signing request to the CA is invalid apart from its CSR (identity outside the CA's trust domain, bad TTL or validity). */
+export class CaRequestError extends MeshError {
+  readonly code = 'AMBIT_CA_BAD_REQUEST';
+}
+
+/** An issued certificate chain does not verify: broken chain, unknown root, expired, not the identity asked for, not our key. */
+export class CertChainError extends MeshError {
+  readonly code = 'AMBIT_CERT_CHAIN_INVALID';
+}
+
+/** A TLS peer's certificate has no URI SAN, several, or one that is not a valid SPIFFE ID. */
+export class PeerIdentityError extends MeshError {
+  readonly code = 'AMBIT_PEER_IDENTITY';
+}

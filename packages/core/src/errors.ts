@@ -109,3 +109,16 @@ export class CertChainError extends MeshError {
 export class PeerIdentityError extends MeshError {
   readonly code = 'AMBIT_PEER_IDENTITY';
 }
+
+/**
+ * An AuthorizationPolicy spec is invalid. `field` is the path of the offending field
+ * (`spec.rules[0].from[0].source.ipBlocks[1]`); the message starts with it.
+ */
+export class PolicyInvalidError extends MeshError {
+  readonly code = 'AMBIT_POLICY_INVALID';
+  readonly field: string;
+  constructor(field: string, message: string, options?: ErrorOptions) {
+    super(`${field}: ${message}`, options);
+    this.field = field;
+  }
+}

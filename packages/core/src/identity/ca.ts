@@ -1,10 +1,5 @@
-import {
-  createPrivateKey,
-  randomBytes,
-  webcrypto,
-  X509Certificate,
-  type KeyObject,
-} from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import { CaMaterialError, CaRequestError, CertChainError } from '../errors.ts';
 import { generateP256KeyPair, privateKeyToPem } from './csr.ts';
 import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';

@@ -60,24 +60,25 @@ function checkKey(csr: x509.Pkcs10CertificateRequest): CsrKeyType {
     });
   }
   const details = key.asymmetricKeyDetails ?? {};
-  switch (key.asymmetricKeyType) {
-    case 'ec':
-      if (details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1') return 'ec';
-      throw new CsrWeakKeyError(
-        `CSR EC key on curve ${details.namedCurve ?? 'unknown'} refused; use P-256 (or P-384)`,
-      );
-    case 'rsa': {
-      const bits = details.modulusLength ?? 0;
-      if (bits >= 2048 && bits <= 8192) return 'rsa';
-      throw new CsrWeakKeyError(
-        `CSR RSA key of ${bits} bits refused; use ECDSA P-256 (or RSA 2048–8192)`,
-      );
-    }
-    default:
-      throw new CsrWeakKeyError(
-        `CSR key type ${key.asymmetricKeyType ?? 'unknown'} refused; use ECDSA P-256 (or P-384, RSA ≥ 2048)`,
-      );
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') {
+    if (details.namedCurve === 'prime256v1' || details.namedCurve === 'secp384r1') return 'ec';
+    throw new CsrWeakKeyError(
+      `CSR EC key on curve ${details.namedCurve ?? 'unknown'} refused; use P-256 (or P-384)`,
+    );
   }
+  if (type === 'rsa') {
+    const bits = details.modulusLength ?? 0;
+    if (bits >= 2048 && bits <= 8192) return 'rsa';
+    throw new CsrWeakKeyError(
+      `CSR RSA key of ${bits} bits refused; use ECDSA P-256 (or RSA 2048–8192)`,
+    );
+  }
+  // Ed25519 and the rest are refused by decision, not weakness: one well-supported key family
+  // (ECDSA, RSA for interop) keeps every TLS peer of the mesh able to verify every certificate.
+  throw new CsrWeakKeyError(
+    `CSR key type ${type ?? 'unknown'} refused; use ECDSA P-256 (or P-384, RSA ≥ 2048)`,
+  );
 }
 
 async function checkSignature(csr: x509.Pkcs10CertificateRequest): Promise<void> {

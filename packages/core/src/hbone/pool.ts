@@ -1,0 +1,240 @@
+import type { ClientHttp2Stream } from 'node:http2';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { HboneConnectError } from '../errors.ts';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
+import type { TlsIdentity } from '../identity/tls-identity.ts';
+import { HboneClientSession, retryableErrors } from './client-session.ts';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_STREAMS_PER_SESSION,
+  DEFAULT_PING_INTERVAL_MS,
+} from './constants.ts';
+
+export interface HboneDialRequest {
+  /** Where the HBONE server listens (pod IP:15008 or a waypoint). */
+  address: { host: string; port: number };
+  /** :authority, "ip:port" of the real target. */
+  authority: string;
+  /** Our client certificate. */
+  source: TlsIdentity;
+  /** The server's URI SAN must be one of these. */
+  expectedPeers: readonly SpiffeId[];
+  headers?: { forwarded?: string; baggage?: string; traceparent?: string };
+  signal?: AbortSignal;
+}
+
+export interface HbonePoolOptions {
+  /** Streams per session before another is opened; default 100, never above the peer's limit. */
+  maxStreamsPerSession?: number;
+  /** A session without streams for this long is closed; default 5 min. */
+  idleSessionTimeoutMs?: number;
+  /** TCP + TLS + first SETTINGS; default 10 s. */
+  connectTimeoutMs?: number;
+  /** H2 PING period; default 30 s, 0 disables. */
+  pingIntervalMs?: number;
+  /** Creates the TCP socket of a new session (later: inside a pod netns, with SO_MARK). */
+  createSocket?(address: { host: string; port: number }): Socket;
+}
+
+/** What the client verified about the server of an open tunnel. */
+export interface HboneTunnelInfo {
+  /** The server's SPIFFE ID (its URI SAN, one of expectedPeers). */
+  peerId: SpiffeId;
+  /** Negotiated TLS version, always 'TLSv1.3'. */
+  tlsVersion: string;
+  /** Negotiated ALPN, always 'h2'. */
+  alpn: string;
+}
+
+const tunnels = new WeakMap<Duplex, HboneTunnelInfo>();
+
+/** The verified server identity and TLS parameters of a Duplex returned by HbonePool.connect. */
+export function tunnelInfo(stream: Duplex): HboneTunnelInfo | undefined {
+  return tunnels.get(stream);
+}
+
+const defaultCreateSocket = (a: { host: string; port: number }): Socket =>
+  netConnect({ host: a.host, port: a.port, allowHalfOpen: true, noDelay: true });
+
+/**
+ * Outbound HBONE: one CONNECT stream per tunneled connection, multiplexed on pooled HTTP/2
+ * sessions keyed by (source identity, destination address, expected destination identities).
+ * - A session takes at most `maxStreamsPerSession` streams (and never more than the server's
+ *   SETTINGS_MAX_CONCURRENT_STREAMS); then the pool opens another.
+ * - Sessions idle for `idleSessionTimeoutMs` are closed; broken ones (error, GOAWAY, failed PING,
+ *   peer gone) leave the pool at once and are never reused.
+ * - When the source certificate rotates (same id, new certChain), new streams go to a new session;
+ *   sessions with the older certificate take no new stream and close when their last one ends.
+ * - A CONNECT that dies with its (reused) session before any answer is retried once on a new one.
+ */
+export class HbonePool {
+  readonly #maxStreams: number;
+  readonly #idleMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #pingMs: number;
+  readonly #createSocket: (a: { host: string; port: number }) => Socket;
+  readonly #byKey = new Map<string, HboneClientSession[]>();
+  readonly #all = new Set<HboneClientSession>();
+  readonly #contexts = new WeakMap<TlsIdentity, SecureContext>();
+  #closed = false;
+  #allClosed: (() => void) | undefined;
+
+  constructor(opts: HbonePoolOptions = {}) {
+    this.#maxStreams = opts.maxStreamsPerSession ?? DEFAULT_MAX_STREAMS_PER_SESSION;
+    this.#idleMs = opts.idleSessionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#pingMs = opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
+    this.#createSocket = opts.createSocket ?? defaultCreateSocket;
+  }
+
+  /**
+   * Opens a tunnel. Resolves once the server answered 200; the Duplex carries the tunneled bytes,
+   * `end()` half-closes (END_STREAM), `destroy()` resets (RST_STREAM). Rejects with a MeshError:
+   * AMBIT_HBONE_DENIED (401), AMBIT_HBONE_UPSTREAM (503), AMBIT_HBONE_BAD_REQUEST (400),
+   * AMBIT_HBONE_PEER_IDENTITY, AMBIT_HBONE_CONNECT, AMBIT_HBONE_PROTOCOL.
+   */
+  async connect(req: HboneDialRequest): Promise<Duplex> {
+    const key = `${req.source.id}\n${req.address.host}:${req.address.port}\n${req.expectedPeers.join(',')}`;
+    for (let attempt = 0; ; attempt++) {
+      if (this.#closed) throw new HboneConnectError('HBONE pool is closed');
+      if (req.signal?.aborted) {
+        throw new HboneConnectError('HBONE connect aborted', { cause: req.signal.reason });
+      }
+      const { session, fresh } = this.#acquire(key, req);
+      try {
+        await session.ready;
+      } catch (err) {
+        session.release();
+        throw err;
+      }
+      if (session.overCommitted) {
+        // The server allows fewer streams than we assumed while it was handshaking: go elsewhere.
+        session.release();
+        continue;
+      }
+      try {
+        const stream = await this.#open(session, req);
+        const peer = session.peer;
+        if (peer)
+          tunnels.set(stream, {
+            peerId: peer.peerId,
+            tlsVersion: peer.tlsVersion,
+            alpn: peer.alpn,
+          });
+        return stream;
+      } catch (err) {
+        if (!fresh && attempt === 0 && retryableErrors.has(err as Error)) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Sessions held (including ones draining after rotation) and streams reserved or open. */
+  stats(): { sessions: number; streams: number } {
+    let streams = 0;
+    for (const s of this.#all) streams += s.streams;
+    return { sessions: this.#all.size, streams };
+  }
+
+  /**
+   * Stops new connects; sessions finish their live streams (up to `graceMs`, default 10 s) and
+   * close; what is left is then destroyed.
+   */
+  close(opts: { graceMs?: number } = {}): Promise<void> {
+    this.#closed = true;
+    this.#byKey.clear();
+    if (this.#all.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.#all) s.destroy();
+      }, opts.graceMs ?? 10_000);
+      this.#allClosed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      for (const s of this.#all) s.drain();
+    });
+  }
+
+  #open(session: HboneClientSession, req: HboneDialRequest): Promise<ClientHttp2Stream> {
+    const r: Parameters<HboneClientSession['open']>[0] = { authority: req.authority };
+    if (req.headers) r.headers = req.headers;
+    if (req.signal) r.signal = req.signal;
+    return session.open(r);
+  }
+
+  /** Picks a session with a free slot for this key and certificate, or starts one; reserves a slot. */
+  #acquire(key: string, req: HboneDialRequest): { session: HboneClientSession; fresh: boolean } {
+    let list = this.#byKey.get(key);
+    if (list) {
+      let hasUnusable = false;
+      for (const s of list) {
+        if (s.source.certChain !== req.source.certChain) {
+          // Rotation: a newer certificate retires sessions made with an older one.
+          if (req.source.notBefore >= s.source.notBefore) s.drain();
+          else continue;
+        }
+        if (!s.usable) {
+          hasUnusable = true;
+          continue;
+        }
+        if (s.tryReserve()) return { session: s, fresh: false };
+      }
+      if (hasUnusable) {
+        list = list.filter((s) => s.usable);
+        this.#byKey.set(key, list);
+      }
+    } else {
+      list = [];
+      this.#byKey.set(key, list);
+    }
+    const session = new HboneClientSession(
+      key,
+      {
+        address: req.address,
+        secureContext: this.#secureContext(req.source),
+        expectedPeers: req.expectedPeers,
+        createSocket: this.#createSocket,
+        timeoutMs: this.#connectTimeoutMs,
+        assumedMaxStreams: this.#maxStreams,
+      },
+      req.source,
+      { pingIntervalMs: this.#pingMs, idleTimeoutMs: this.#idleMs },
+      (s) => this.#forget(s),
+    );
+    session.tryReserve();
+    list.push(session);
+    this.#all.add(session);
+    return { session, fresh: true };
+  }
+
+  #forget(s: HboneClientSession): void {
+    this.#all.delete(s);
+    const list = this.#byKey.get(s.key);
+    if (list) {
+      const i = list.indexOf(s);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#byKey.delete(s.key);
+    }
+    if (this.#all.size === 0) this.#allClosed?.();
+  }
+
+  /** One parsed TLS context per identity object (PEM parsing is too slow for every session). */
+  #secureContext(identity: TlsIdentity): SecureContext {
+    let ctx = this.#contexts.get(identity);
+    if (!ctx) {
+      ctx = createSecureContext({
+        key: identity.key,
+        cert: identity.certChain,
+        ca: identity.roots,
+        minVersion: 'TLSv1.3',
+        maxVersion: 'TLSv1.3',
+      });
+      this.#contexts.set(identity, ctx);
+    }
+    return ctx;
+  }
+}

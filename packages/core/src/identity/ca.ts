@@ -236,8 +236,10 @@ export class CertificateAuthority {
     if (!caCert.checkPrivateKey(object)) {
       throw materialError('ca-key.pem does not match the public key of ca-cert.pem');
     }
-    if (!caCert.ca) throw materialError(`ca-cert.pem (${caCert.subject}) is not a CA (CA:false)`);
     const caX509 = new x509.X509Certificate(caCert.raw);
+    if (!caX509.getExtension(x509.BasicConstraintsExtension)?.ca) {
+      throw materialError(`ca-cert.pem (${caCert.subject}) is not a CA (no CA:true)`);
+    }
     const ku = caX509.getExtension(x509.KeyUsagesExtension);
     if (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0) {
       throw materialError(

@@ -78,3 +78,26 @@ describe('policy evaluation table (testdata/evaluate.yaml)', () => {
     if (c.expect.audit !== undefined) expect(decision.audit).toEqual(c.expect.audit ?? undefined);
   });
 });
+
+describe('fail closed on a condition key this build does not know (from a newer controller)', () => {
+  const req = request({});
+  const rule = { when: [{ key: 'request.body', values: ['x'] }] };
+  const allow = {
+    name: 'a',
+    namespace: 'app',
+    scope: { kind: 'namespace' },
+    action: 'ALLOW',
+    rules: [rule],
+  } as const;
+  const deny = { ...allow, name: 'd', action: 'DENY' } as const;
+
+  it('an ALLOW rule with it matches nothing, at L4 and L7', () => {
+    expect(evaluateL4([allow], req).allowed).toBe(false);
+    expect(evaluateL7([allow], req).allowed).toBe(false);
+  });
+
+  it('a DENY rule with it denies at L7, and keeps its (empty) L4 part at L4', () => {
+    expect(evaluateL7([deny], req)).toMatchObject({ allowed: false, policy: 'app/d' });
+    expect(evaluateL4([deny], req)).toMatchObject({ allowed: false, policy: 'app/d' });
+  });
+});

@@ -30,8 +30,16 @@ function ruleL7Fields(rule: AuthorizationRule, at: string): string[] {
 
 /** True when the rule uses any L7 field (and so matches nothing in an ALLOW policy at L4). */
 export function ruleUsesL7(rule: AuthorizationRule): boolean {
-  return ruleL7Fields(rule, '').length > 0;
+  let uses = usesL7.get(rule);
+  if (uses === undefined) {
+    uses = ruleL7Fields(rule, '').length > 0;
+    usesL7.set(rule, uses);
+  }
+  return uses;
 }
+
+/** Rules are immutable data, so the answer is cached per rule object (ztunnel asks per connection). */
+const usesL7 = new WeakMap<AuthorizationRule, boolean>();
 
 /**
  * The spec paths of every L7 field in a policy, e.g.

@@ -4,7 +4,7 @@ import { CertificateAuthority, type CaMaterial } from './ca.ts';
 import { createCsr } from './csr.ts';
 import { buildTlsIdentity } from './issued-identity.ts';
 import { formatSpiffeId } from './spiffe-id.ts';
-import { x509, type CryptoKeyPair } from './x509.ts';
+import { x509 } from './x509.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -92,7 +92,7 @@ describe('CertificateAuthority.sign', () => {
   });
 
   it('adds keyEncipherment for an RSA key', async () => {
-    const keys = (await webcrypto.subtle.generateKey(
+    const keys = await webcrypto.subtle.generateKey(
       {
         name: 'RSASSA-PKCS1-v1_5',
         modulusLength: 2048,
@@ -101,7 +101,7 @@ describe('CertificateAuthority.sign', () => {
       },
       true,
       ['sign', 'verify'],
-    )) as CryptoKeyPair;
+    );
     const issued = await ca.sign({ csrPem: (await createCsr(id, keys)).csrPem, id });
     const ku = new x509.X509Certificate(issued.leafPem).getExtension(x509.KeyUsagesExtension);
     expect(ku?.usages).toBe(
@@ -110,10 +110,10 @@ describe('CertificateAuthority.sign', () => {
   });
 
   it('ignores the CSR subject and any extension other than the SAN (e.g. a CA:true request)', async () => {
-    const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
       'sign',
       'verify',
-    ])) as CryptoKeyPair;
+    ]);
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       name: 'CN=root-of-everything',
       keys,

@@ -62,7 +62,9 @@ async function handshake(server: TlsIdentity, client: TlsIdentity): Promise<Outc
       out.clientSawServer = spiffeIdFromPeerCertificate(sock.getPeerCertificate());
     });
     sock.on('data', (d: string) => (out.clientReceived += d));
-    sock.on('error', (err) => (out.clientError = err));
+    sock.on('error', (err: Error) => {
+      out.clientError = err;
+    });
     // Not events.once: it would reject on the 'error' that a refused handshake emits.
     const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
     await Promise.all([closed, serverSettled]);

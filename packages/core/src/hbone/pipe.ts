@@ -1,5 +1,4 @@
 import { Socket } from 'node:net';
-import { constants as h2 } from 'node:http2';
 import type { Duplex } from 'node:stream';
 
 export interface PipeResult {
@@ -22,15 +21,14 @@ function isH2Stream(d: Duplex): d is H2StreamLike {
 }
 
 /**
- * Aborts one side the way its protocol spells "the other side failed" (RFC 9113 §8.5): an HTTP/2
- * stream gets RST_STREAM(CONNECT_ERROR), a TCP socket gets a TCP RST, anything else is destroyed.
+ * Aborts one side the way its protocol spells "the other side failed" (RFC 9113 §8.5): a TCP
+ * socket gets a TCP RST; an HTTP/2 stream gets RST_STREAM. The RFC suggests the code CONNECT_ERROR,
+ * but Node's `stream.close(code)` sends END_STREAM before the RST_STREAM, which a peer would first
+ * read as a clean half-close; `destroy(err)` sends only RST_STREAM(INTERNAL_ERROR), so that is what
+ * Ambit sends. Receivers treat any RST_STREAM as a reset. Anything else is destroyed.
  */
 export function resetDuplex(d: Duplex, error?: Error): void {
   if (d.destroyed) return;
-  if (isH2Stream(d)) {
-    d.close(h2.NGHTTP2_CONNECT_ERROR);
-    return;
-  }
   if (d instanceof Socket && !d.connecting) {
     try {
       d.resetAndDestroy();
@@ -39,7 +37,7 @@ export function resetDuplex(d: Duplex, error?: Error): void {
       // No handle left to reset: plain destroy below.
     }
   }
-  d.destroy(error);
+  d.destroy(error ?? new Error('reset by the other side of the tunnel'));
 }
 
 /**
@@ -94,6 +92,13 @@ export function pipeBidirectional(a: Duplex, b: Duplex): Promise<PipeResult> {
 
     const watch = (s: Duplex, name: string): void => {
       s.on('error', (err: Error) => finish(err));
+      // Node signals a peer's RST_STREAM on a stream we still write to with 'aborted' (and may
+      // still emit 'end' after it when the code was NO_ERROR): it is a reset, never a half-close.
+      if (isH2Stream(s)) {
+        s.once('aborted', () =>
+          finish(new Error(`${name}: peer reset the stream (RST_STREAM code ${s.rstCode ?? '?'})`)),
+        );
+      }
       s.once('close', () => {
         if (settled) return;
         if (s.readableEnded && s.writableFinished) return; // clean; the other side finishes us

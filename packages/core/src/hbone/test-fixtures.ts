@@ -1,6 +1,6 @@
 // Shared set-up for the HBONE test suites (not a test file itself): a test CA, identities, a TCP
 // echo backend and an HBONE server, all on 127.0.0.1 port 0, cleaned up by `closeAll`.
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import type { TlsIdentity } from '../identity/tls-identity.ts';
 import { createTestPki, type TestPki } from '../testing/pki.ts';
@@ -75,6 +75,9 @@ export async function startHboneServer(
   return { server, port };
 }
 
+const connectTcp = (port: number): Socket =>
+  connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+
 export const idOf = (i: TlsIdentity): SpiffeId => i.id;
 
 /** Collects a readable's bytes until it ends. */
@@ -84,5 +87,46 @@ export function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
     s.on('data', (c: Buffer) => chunks.push(c));
     s.once('end', () => resolve(Buffer.concat(chunks)));
     s.once('error', reject);
+    s.resume();
   });
+}
+
+/** A TCP relay in front of `port`, so a test can cut live connections (like a killed peer). */
+export async function startRelay(
+  f: Fixture,
+  port: number,
+): Promise<{ port: number; accepted: () => number; cut: () => void }> {
+  let accepted = 0;
+  const pairs = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (inbound) => {
+    accepted += 1;
+    const outbound = connectTcp(port);
+    for (const s of [inbound, outbound]) {
+      pairs.add(s);
+      s.on('error', () => {});
+      s.once('close', () => pairs.delete(s));
+    }
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.once('close', () => outbound.destroy());
+    outbound.once('close', () => inbound.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  f.cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : 0,
+    accepted: () => accepted,
+    cut: () => {
+      for (const s of pairs) s.resetAndDestroy();
+    },
+  };
+}
+
+/** Polls `cond` every 10 ms until true (a bounded wait for an asynchronous effect, not a timing assertion). */
+export async function until(cond: () => boolean, maxMs = 5_000): Promise<void> {
+  const end = Date.now() + maxMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

@@ -143,6 +143,7 @@ describe('parseLocalConfig', () => {
       `policies:\n  - { apiVersion: ambit.dev/v1alpha1, kind: AuthorizationPolicy, metadata: { name: p, namespace: ns }, spec: { action: MAYBE } }\n`,
       'policies[0]: spec.action: "MAYBE" is not one of ALLOW, DENY, AUDIT',
     ],
+    ['an empty file (an editor mid-save)', '\n# nothing yet\n', 'mesh.yaml: the file is empty'],
     ['broken YAML', 'workloads: [ {name: a', 'mesh.yaml: not valid YAML'],
     ['a top-level list', '- a\n- b\n', 'mesh.yaml: ["a","b"] is not an object'],
   ])('refuses %s, naming the field', (_name, text, message) => {

@@ -39,7 +39,10 @@ export function parseLocalConfig(text: string, fileName = 'config'): MeshResourc
   }
   const r: FieldReader = new FieldReader((m) => new LocalConfigError(`${fileName}: ${m}`));
   const root: unknown = doc.toJS();
-  const o = r.object(root ?? {}, '');
+  // An empty file is what a watcher sees while an editor rewrites it; never apply it as "no mesh".
+  if (root === null || root === undefined)
+    r.fail('', 'the file is empty (write `{}` for an empty mesh)');
+  const o = r.object(root, '');
   r.onlyKeys(o, '', ['mesh', 'nodes', 'waypoints', 'workloads', 'services', 'policies']);
 
   // mesh

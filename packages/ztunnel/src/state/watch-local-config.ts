@@ -20,6 +20,8 @@ export interface WatchLocalConfigOptions {
    * (network mounts, some container overlays). Default 2000 ms; 0 turns it off.
    */
   pollIntervalMs?: number;
+  /** Wait this long after the last change notification before reading (default 50 ms). */
+  debounceMs?: number;
 }
 
 export interface LocalConfigWatcher {
@@ -91,8 +93,13 @@ export async function watchLocalConfig(
   const name = basename(path);
   let watcher: FSWatcher | undefined;
   try {
+    let debounce: NodeJS.Timeout | undefined;
     watcher = watch(dirname(path), { persistent: false }, (_event, changed) => {
-      if (changed === null || changed === name || changed.startsWith('..')) void reload();
+      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
+      // A save is often several events (truncate, write, rename): read once they settle.
+      clearTimeout(debounce);
+      debounce = setTimeout(() => void reload(), opts.debounceMs ?? 50);
+      debounce.unref();
     });
     watcher.on('error', (err) => opts.onError?.(err));
   } catch (err) {

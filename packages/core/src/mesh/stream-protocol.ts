@@ -140,7 +140,9 @@ function parseLine(
       },
     );
   }
-  const r: FieldReader = new FieldReader((m) => new ConfigStreamMessageError(`${direction} message: ${m}`));
+  const r: FieldReader = new FieldReader(
+    (m) => new ConfigStreamMessageError(`${direction} message: ${m}`),
+  );
   const o = r.object(value, '');
   if (o.schema !== STREAM_SCHEMA) {
     r.fail(

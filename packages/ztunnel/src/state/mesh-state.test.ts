@@ -4,7 +4,8 @@ import type { PodIp } from '@ambit/core/mesh/ip';
 import type { ServiceKey, Workload, WorkloadUid } from '@ambit/core/mesh/types';
 import { authorizationFromSpec } from '@ambit/core/policy/from-spec';
 import { parseLocalConfig } from '../local-config.ts';
-import { MeshState, type StateChange } from './mesh-state.ts';
+import { decodeServerMessage } from '@ambit/core/mesh/stream-protocol';
+import { MeshState, stateUpdateFromMessage, type StateChange } from './mesh-state.ts';
 
 const resources = parseLocalConfig(`
 workloads:
@@ -199,5 +200,28 @@ describe('MeshState', () => {
     expect(seen).toBe(1);
     expect(errors).toHaveLength(1);
     expect(s.current.workloads.size).toBe(3);
+  });
+
+  it('takes config-stream messages: a first full snapshot, then deltas; Routes are not its business', () => {
+    const s = new MeshState();
+    const line = (removed: string[], ip?: string) =>
+      JSON.stringify({
+        schema: 1,
+        type: 'Workload',
+        version: 'v1',
+        nonce: 'n',
+        resources: ip === undefined ? [] : [{ ...wl('a'), uid: `uid-${ip}`, ips: [ip] }],
+        removed,
+      });
+    const u1 = stateUpdateFromMessage(decodeServerMessage(line([], '10.1.0.1')), true);
+    s.apply(u1!);
+    s.apply(stateUpdateFromMessage(decodeServerMessage(line([], '10.1.0.2')), false)!);
+    expect([...s.current.workloads.keys()]).toEqual(['uid-10.1.0.1', 'uid-10.1.0.2']);
+    s.apply(stateUpdateFromMessage(decodeServerMessage(line(['uid-10.1.0.1'])), false)!);
+    expect([...s.current.workloads.keys()]).toEqual(['uid-10.1.0.2']);
+    const route = decodeServerMessage(
+      '{"schema":1,"type":"Route","version":"1","nonce":"r","resources":[{"name":"r","namespace":"ns"}],"removed":[]}',
+    );
+    expect(stateUpdateFromMessage(route, true)).toBeUndefined();
   });
 });

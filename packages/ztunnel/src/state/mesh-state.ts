@@ -5,6 +5,7 @@
 import { MeshStateConflictError } from '@ambit/core/errors';
 import { DEFAULT_MESH_CONFIG, MESH_CONFIG_KEY, serviceKey } from '@ambit/core/mesh/types';
 import type { MeshConfig, Service, Workload } from '@ambit/core/mesh/types';
+import type { ServerMessage } from '@ambit/core/mesh/stream-protocol';
 import type { Authorization } from '@ambit/core/policy/types';
 import {
   buildSnapshot,
@@ -127,4 +128,24 @@ function merge<R>(
     byKey.set(k, r);
   }
   return [...byKey.values()];
+}
+
+/**
+ * The StateUpdate a config-stream message asks for. `full` is true for the first message of its
+ * type on a stream (a snapshot). Routes are for waypoints: undefined.
+ */
+export function stateUpdateFromMessage(msg: ServerMessage, full: boolean): StateUpdate | undefined {
+  const { removed } = msg;
+  switch (msg.type) {
+    case 'Workload':
+      return { type: msg.type, full, resources: msg.resources, removed };
+    case 'Service':
+      return { type: msg.type, full, resources: msg.resources, removed };
+    case 'Authorization':
+      return { type: msg.type, full, resources: msg.resources, removed };
+    case 'MeshConfig':
+      return { type: msg.type, full, resources: msg.resources, removed };
+    case 'Route':
+      return undefined;
+  }
 }

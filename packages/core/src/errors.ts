@@ -122,3 +122,64 @@ export class PolicyInvalidError extends MeshError {
     this.field = field;
   }
 }
+
+/** CA service: the request has no usable `authorization: Bearer` token, or the authenticator rejected it. Wire status 401. */
+export class CaUnauthenticatedError extends MeshError {
+  readonly code = 'AMBIT_CA_UNAUTHENTICATED';
+  readonly status = 401;
+}
+
+/** CA service: the caller is authenticated but not entitled to the identity it asked for. Wire status 403. */
+export class CaForbiddenError extends MeshError {
+  readonly code = 'AMBIT_CA_FORBIDDEN';
+  readonly status = 403;
+}
+
+/** CA service: the request body is over the size limit. Wire status 413. */
+export class CaRequestTooLargeError extends MeshError {
+  readonly code = 'AMBIT_CA_REQUEST_TOO_LARGE';
+  readonly status = 413;
+}
+
+/** CA service: not `POST /ambit.ca.v1/certificates` (404 for another path, 405 for another method). */
+export class CaRouteError extends MeshError {
+  readonly code = 'AMBIT_CA_ROUTE';
+  readonly status: 404 | 405;
+  constructor(status: 404 | 405, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+/** CA service: signing or the authenticator failed unexpectedly. Wire status 500; clients retry. */
+export class CaInternalError extends MeshError {
+  readonly code = 'AMBIT_CA_INTERNAL';
+  readonly status = 500;
+}
+
+/** CA client: the CA could not be reached or answered unusably (network, TLS, timeout, 5xx, bad 200 body). Retry later. */
+export class CaUnavailableError extends MeshError {
+  readonly code = 'AMBIT_CA_UNAVAILABLE';
+}
+
+/** CA client: the CA refused the request (4xx). `status` and `serverCode` are the server's. */
+export class CaRefusedError extends MeshError {
+  readonly code = 'AMBIT_CA_REFUSED';
+  readonly status: number;
+  readonly serverCode: string;
+  constructor(status: number, serverCode: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+    this.serverCode = serverCode;
+  }
+}
+
+/** CA client: the ServiceAccount token (file or supplier) could not be read or is empty. */
+export class CaTokenError extends MeshError {
+  readonly code = 'AMBIT_CA_TOKEN';
+}
+
+/** CertManager: used after close(). */
+export class CertManagerClosedError extends MeshError {
+  readonly code = 'AMBIT_CERT_MANAGER_CLOSED';
+}

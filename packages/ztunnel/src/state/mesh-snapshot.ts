@@ -43,6 +43,8 @@ export interface MeshSnapshot {
   readonly mesh: MeshConfig;
   readonly workloads: ReadonlyMap<WorkloadUid, Workload>;
   readonly workloadsByIp: ReadonlyMap<PodIp, Workload>;
+  /** Workloads by node name: a ztunnel's own are `workloadsByNode.get(nodeName)`. */
+  readonly workloadsByNode: ReadonlyMap<string, readonly Workload[]>;
   readonly services: ReadonlyMap<ServiceKey, Service>;
   readonly servicesByVip: ReadonlyMap<ServiceVip, Service>;
   readonly servicesByHostname: ReadonlyMap<string, Service>;
@@ -74,10 +76,14 @@ function conflict(message: string): never {
 export function buildSnapshot(resources: MeshResources, generation: number): MeshSnapshot {
   const workloads = new Map<WorkloadUid, Workload>();
   const workloadsByIp = new Map<PodIp, Workload>();
+  const workloadsByNode = new Map<string, Workload[]>();
   for (const w of resources.workloads) {
     const other = workloads.get(w.uid);
     if (other !== undefined) conflict(`workloads ${show(other)} and ${show(w)} share uid ${w.uid}`);
     workloads.set(w.uid, w);
+    const onNode = workloadsByNode.get(w.node) ?? [];
+    onNode.push(w);
+    workloadsByNode.set(w.node, onNode);
     for (const ip of w.ips) {
       const owner = workloadsByIp.get(ip);
       if (owner !== undefined && owner !== w)
@@ -136,6 +142,7 @@ export function buildSnapshot(resources: MeshResources, generation: number): Mes
     mesh: resources.mesh,
     workloads,
     workloadsByIp,
+    workloadsByNode,
     services,
     servicesByVip,
     servicesByHostname,

@@ -46,6 +46,7 @@ describe('MeshState', () => {
     expect(snap.lookup('fd00::3')).toMatchObject({ kind: 'workload', workload: { name: 'c' } });
     expect(snap.lookup('10.96.0.1')).toMatchObject({ kind: 'service', service: { name: 'a' } });
     expect(snap.workloads.get('ns/b' as WorkloadUid)?.name).toBe('b');
+    expect(snap.workloadsByNode.get('n1')?.map((w) => w.name)).toEqual(['a', 'b']);
     expect(snap.servicesByHostname.get('b.ns.svc.cluster.local')?.name).toBe('b');
     // The selector is namespaced: c (in "other") has app=a but is no endpoint of ns/a.
     expect(snap.endpoints.get(`ns/a` as ServiceKey)?.map((e) => e.workload.name)).toEqual(['a']);

@@ -183,3 +183,33 @@ export class CaTokenError extends MeshError {
 export class CertManagerClosedError extends MeshError {
   readonly code = 'AMBIT_CERT_MANAGER_CLOSED';
 }
+
+/** Config stream: TCP, TLS (e.g. the controller's certificate does not verify against the given roots) or HTTP/2 failed, or the connection broke. The client retries with backoff. */
+export class ConfigStreamConnectError extends MeshError {
+  readonly code = 'AMBIT_CONFIG_STREAM_CONNECT';
+}
+
+/** Config stream: the controller refused the token (401) or the caller (403). The client retries with backoff, re-reading the token. */
+export class ConfigStreamUnauthenticatedError extends MeshError {
+  readonly code = 'AMBIT_CONFIG_STREAM_UNAUTHENTICATED';
+  readonly status: number;
+  constructor(status: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.status = status;
+  }
+}
+
+/** Config stream: the ServiceAccount token cannot be read (missing file, empty, supplier threw). */
+export class ConfigStreamTokenError extends MeshError {
+  readonly code = 'AMBIT_CONFIG_STREAM_TOKEN';
+}
+
+/** Config stream: the controller broke the protocol in a way no NACK can answer (over-long line, a line without a usable type and nonce, unexpected status or content type); the client closes the stream and reconnects. */
+export class ConfigStreamProtocolError extends MeshError {
+  readonly code = 'AMBIT_CONFIG_STREAM_PROTOCOL';
+}
+
+/** Config stream: the client was closed (e.g. `ready()` was still waiting). */
+export class ConfigStreamClosedError extends MeshError {
+  readonly code = 'AMBIT_CONFIG_STREAM_CLOSED';
+}

@@ -219,6 +219,15 @@ describe('LineSplitter', () => {
   it('refuses an over-long line and a stream cut mid-message', () => {
     const s = new LineSplitter(10);
     expect(() => s.push('x'.repeat(11))).toThrow(ConfigStreamMessageError);
+    // A complete over-long line in one chunk is refused too, as is one built up over chunks.
+    expect(() => new LineSplitter(10).push(`${'x'.repeat(11)}\n`)).toThrow(/longer than 10/);
+    const u = new LineSplitter(10);
+    expect(u.push('xxxxxx')).toEqual([]);
+    expect(() => u.push('xxxxx\n')).toThrow(/longer than 10/);
+    expect(new LineSplitter(10).push('012345678\r\n\n9876543210\n')).toEqual([
+      '012345678',
+      '9876543210',
+    ]);
     const t = new LineSplitter();
     t.push('{"partial":');
     expect(() => t.end()).toThrow(/middle of a message/);

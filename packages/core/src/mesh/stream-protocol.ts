@@ -240,7 +240,10 @@ export class LineSplitter {
   readonly #max: number;
   // Keeps a UTF-8 character split across two chunks whole.
   readonly #decoder = new StringDecoder('utf8');
-  #partial = '';
+  // The unfinished line, in pieces: only new chunks are scanned for "\n", so a large snapshot
+  // arriving in many chunks costs linear, not quadratic, time.
+  #pieces: string[] = [];
+  #partialLength = 0;
 
   constructor(maxLineChars = 64 * 1024 * 1024) {
     this.#max = maxLineChars;
@@ -248,20 +251,40 @@ export class LineSplitter {
 
   /** Feeds a chunk; returns the complete lines it finished (without newlines, empty lines dropped). */
   push(chunk: string | Buffer): string[] {
-    const text = this.#partial + (typeof chunk === 'string' ? chunk : this.#decoder.write(chunk));
-    const parts = text.split('\n');
-    this.#partial = parts.pop() ?? '';
-    if (this.#partial.length > this.#max) {
-      throw new ConfigStreamMessageError(`config-stream line longer than ${this.#max} characters`);
+    const text = typeof chunk === 'string' ? chunk : this.#decoder.write(chunk);
+    const lines: string[] = [];
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      this.#check(this.#partialLength + nl - start);
+      this.#pieces.push(text.slice(start, nl));
+      const line = this.#pieces.join('');
+      this.#pieces = [];
+      this.#partialLength = 0;
+      start = nl + 1;
+      const l = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (l !== '') lines.push(l);
     }
-    return parts.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)).filter((l) => l !== '');
+    if (start < text.length) {
+      this.#check(this.#partialLength + text.length - start);
+      this.#pieces.push(text.slice(start));
+      this.#partialLength += text.length - start;
+    }
+    return lines;
   }
 
   /** The stream ended: throws if it ended in the middle of a line. */
   end(): void {
-    this.#partial += this.#decoder.end();
-    if (this.#partial.trim() !== '') {
+    const rest = this.#pieces.join('') + this.#decoder.end();
+    this.#pieces = [];
+    this.#partialLength = 0;
+    if (rest.trim() !== '') {
       throw new ConfigStreamMessageError('config stream ended in the middle of a message');
+    }
+  }
+
+  #check(length: number): void {
+    if (length > this.#max) {
+      throw new ConfigStreamMessageError(`config-stream line longer than ${this.#max} characters`);
     }
   }
 }

@@ -82,6 +82,14 @@ export function dialSession(req: DialSessionRequest): Promise<DialedSession> {
 
     tls.on('error', failConnect);
     tls.once('close', () => failConnect(new Error('connection closed during TLS handshake')));
+    // The server closing TCP ends the session. Node's http2 ignores a bare EOF on a half-open
+    // socket (a custom createSocket may hand us one), and under TLS 1.3 this EOF is how a server
+    // that rejected our certificate usually answers.
+    tls.once('end', () => {
+      const err = new Error('server closed the connection (did it refuse our certificate?)');
+      failConnect(err);
+      if (session && !session.destroyed) session.destroy(new HboneConnectError(err.message));
+    });
     tls.once('secureConnect', () => {
       if (tls.alpnProtocol !== ALPN_H2) {
         failConnect(new HboneConnectError(`${where(req.address)} did not negotiate ALPN h2`));

@@ -57,7 +57,7 @@ export function tunnelInfo(stream: Duplex): HboneTunnelInfo | undefined {
 }
 
 const defaultCreateSocket = (a: { host: string; port: number }): Socket =>
-  netConnect({ host: a.host, port: a.port, allowHalfOpen: true, noDelay: true });
+  netConnect({ host: a.host, port: a.port, noDelay: true });
 
 /**
  * Outbound HBONE: one CONNECT stream per tunneled connection, multiplexed on pooled HTTP/2

@@ -106,7 +106,9 @@ export class HboneServer {
       void this.#onStream(stream, headers);
     });
     // Failed handshakes (untrusted, expired, missing client certificate; timeouts) end here.
-    this.#server.on('tlsClientError', () => {});
+    // A listener here keeps Node from destroying the socket itself, so destroy it: the client then
+    // sees the TLS alert and the close instead of waiting for its connect timeout.
+    this.#server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
     this.#server.on('sessionError', () => {});
     this.#server.on('unknownProtocol', (socket: Socket) => socket.destroy());
   }

@@ -90,7 +90,8 @@ export class HboneClientSession {
   }
 
   get usable(): boolean {
-    return this.#usable;
+    const h = this.#dialed?.session;
+    return this.#usable && !(h && (h.destroyed || h.closed));
   }
 
   /** Slots reserved or in use. */
@@ -108,7 +109,7 @@ export class HboneClientSession {
   }
 
   tryReserve(): boolean {
-    if (!this.#usable || this.#reserved >= this.#limit) return false;
+    if (!this.usable || this.#reserved >= this.#limit) return false;
     this.#reserved += 1;
     this.#liveness?.streamOpened();
     return true;

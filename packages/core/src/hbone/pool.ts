@@ -126,7 +126,8 @@ export class HbonePool {
           });
         return stream;
       } catch (err) {
-        if (!fresh && attempt === 0 && retryableErrors.has(err as Error)) continue;
+        // A reused session may have died under us before we noticed: try a fresh one.
+        if (!fresh && attempt < 2 && retryableErrors.has(err as Error)) continue;
         throw err;
       }
     }

@@ -59,14 +59,14 @@ function post(body: string | Buffer, headers: OutgoingHttpHeaders = {}): Promise
     req.setEncoding('utf8');
     req.on('response', (h) => {
       status = Number(h[':status']);
-      contentType = h['content-type'] as string | undefined;
+      contentType = h['content-type'];
     });
     req.on('data', (d: string) => (text += d));
     req.on('end', () => {
       try {
         resolve({ status, contentType, json: JSON.parse(text) as Record<string, unknown> });
       } catch (err) {
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
     // The server may stop an oversized upload with RST_STREAM(NO_ERROR) after answering.

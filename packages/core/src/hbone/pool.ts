@@ -87,7 +87,8 @@ export class HbonePool {
     this.#idleMs = opts.idleSessionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#pingMs = opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    this.#createSocket = opts.createSocket ?? defaultCreateSocket;
+    const create = opts.createSocket;
+    this.#createSocket = create ? (a) => create.call(opts, a) : defaultCreateSocket;
   }
 
   /**

@@ -5,7 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Workload, Service } from '@ambit/core/mesh/types';
 import type { SpiffeId } from '@ambit/core/identity/spiffe-id';
-import { tcpLabels, type TcpLabels } from '@ambit/core/metrics/istio-labels';
+import {
+  RESPONSE_FLAGS,
+  tcpLabels,
+  type TcpLabels,
+  type TrafficLabelInput,
+} from '@ambit/core/metrics/istio-labels';
 import type { ZtunnelMetrics } from './metrics.ts';
 import type { AccessLog } from './access-log.ts';
 
@@ -42,7 +47,9 @@ export interface ConnectionTelemetry {
 }
 
 /** response_flags when nothing went wrong (Envoy/Istio's convention). */
-export const NO_FLAGS = '-';
+export const NO_FLAGS = RESPONSE_FLAGS.none;
+/** Flags for a close with an error but no flags from the caller. */
+export const UNKNOWN_ERROR_FLAGS = 'UNKNOWN';
 
 export function createConnectionTelemetry(opts: {
   metrics: ZtunnelMetrics;
@@ -68,8 +75,8 @@ export function createConnectionTelemetry(opts: {
       let receivedPending = 0;
       let closed = false;
       const flush = (): void => {
-        if (sentPending > 0) metrics.addSentBytes(labels, sentPending);
-        if (receivedPending > 0) metrics.addReceivedBytes(labels, receivedPending);
+        if (sentPending > 0) metrics.addBytesToDestination(labels, sentPending);
+        if (receivedPending > 0) metrics.addBytesFromDestination(labels, receivedPending);
         sentPending = 0;
         receivedPending = 0;
       };
@@ -91,7 +98,7 @@ export function createConnectionTelemetry(opts: {
           closed = true;
           flush();
           untrack();
-          const flags = result.responseFlags ?? (result.error ? 'UNKNOWN' : NO_FLAGS);
+          const flags = result.responseFlags ?? (result.error ? UNKNOWN_ERROR_FLAGS : NO_FLAGS);
           metrics.connectionClosed(tcpLabels(tcpLabelInput(info, flags)));
           log.connection({
             id,
@@ -110,7 +117,7 @@ export function createConnectionTelemetry(opts: {
     earlyDeny(info, responseFlags, reason) {
       const id = `${prefix}-${(++seq).toString(36)}`;
       const t = now();
-      metrics.connectionDenied(tcpLabels(tcpLabelInput(info, responseFlags)), reason);
+      metrics.connectionDenied(tcpLabels(tcpLabelInput(info, responseFlags)));
       log.connection({
         id,
         info,
@@ -126,7 +133,7 @@ export function createConnectionTelemetry(opts: {
   };
 }
 
-function tcpLabelInput(info: ConnectionInfo, responseFlags: string): Parameters<typeof tcpLabels>[0] {
+function tcpLabelInput(info: ConnectionInfo, responseFlags: string): TrafficLabelInput {
   return {
     reporter: info.reporter,
     source: info.source,

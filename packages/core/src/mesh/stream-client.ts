@@ -234,6 +234,7 @@ export class ConfigStreamClient implements ConfigSource {
   // --- connection lifecycle ---
 
   #connectNow(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     if (this.#retry !== undefined) this.#timers.clearTimeout(this.#retry.handle);
     this.#retry = undefined;
     const { promise, resolve } = Promise.withResolvers<void>();

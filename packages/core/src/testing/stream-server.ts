@@ -146,6 +146,11 @@ export class TestStreamServer {
     return { address: a.address, port: a.port };
   }
 
+  /** The port listened on (after listen()). */
+  get port(): number {
+    return (this.#server.address() as AddressInfo).port;
+  }
+
   /** Resolves with the next stream that subscribes (or one that already did and was not taken). */
   nextConnection(): Promise<TestStreamConnection> {
     const ready = this.#untaken.shift();

@@ -151,6 +151,22 @@ describe('HBONE pool', () => {
     expect(relay.accepted()).toBe(2);
   });
 
+  it('drops a session whose peer stops answering H2 PING', async () => {
+    const { port, backendPort } = await setup();
+    const relay = await startRelay(f, port);
+    const p = pool({ pingIntervalMs: 100 });
+    const stream = await p.connect({
+      address: { host: '127.0.0.1', port: relay.port },
+      authority: `127.0.0.1:${backendPort}`,
+      source: f.client,
+      expectedPeers: [f.server.id],
+    });
+    stream.on('error', () => {});
+    relay.freeze();
+    await new Promise((r) => stream.once('close', r));
+    await until(() => p.stats().sessions === 0);
+  });
+
   it('moves new streams to a new session when the source certificate rotates', async () => {
     const { req } = await setup();
     const p = pool();

@@ -87,8 +87,7 @@ export class HbonePool {
     this.#idleMs = opts.idleSessionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#pingMs = opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    const create = opts.createSocket;
-    this.#createSocket = create ? (a) => create.call(opts, a) : defaultCreateSocket;
+    this.#createSocket = (a) => (opts.createSocket ? opts.createSocket(a) : defaultCreateSocket(a));
   }
 
   /**

@@ -95,7 +95,7 @@ export function readAll(s: NodeJS.ReadableStream): Promise<Buffer> {
 export async function startRelay(
   f: Fixture,
   port: number,
-): Promise<{ port: number; accepted: () => number; cut: () => void }> {
+): Promise<{ port: number; accepted: () => number; cut: () => void; freeze: () => void }> {
   let accepted = 0;
   const pairs = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true }, (inbound) => {
@@ -111,13 +111,26 @@ export async function startRelay(
     outbound.once('close', () => inbound.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  f.cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  f.cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of pairs) s.destroy();
+        server.close(() => r());
+      }),
+  );
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : 0,
     accepted: () => accepted,
     cut: () => {
       for (const s of pairs) s.resetAndDestroy();
+    },
+    /** Stops forwarding in both directions without closing anything (a silent network). */
+    freeze: () => {
+      for (const s of pairs) {
+        s.unpipe();
+        s.pause();
+      }
     },
   };
 }

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CertManager } from '../identity/cert-manager.ts';
 import { generateP256KeyPair, privateKeyToPem } from '../identity/csr.ts';
 import { pemBlocks } from '../identity/pem.ts';
 import { spiffeIdFromPeerCertificate } from '../identity/peer-identity.ts';
@@ -165,6 +166,19 @@ describe('CaClient', () => {
     const bob = await pki.issue('shop', 'bob');
     const seen = await mtls(alice, bob);
     expect(seen).toEqual({ serverSaw: bob.id, clientSaw: ALICE });
+  });
+
+  it('backs a CertManager: concurrent get() calls make one signing request', async () => {
+    const s = await server();
+    const certs = new CertManager({ issuer: client(s.port).issuer });
+    try {
+      const got = await Promise.all(Array.from({ length: 20 }, () => certs.get(ALICE)));
+      expect(new Set(got).size).toBe(1);
+      expect(s.service.counters().signed).toBe(1);
+      expect(certs.snapshot()).toMatchObject([{ id: ALICE, state: 'valid' }]);
+    } finally {
+      certs.close();
+    }
   });
 
   it('reads the token file for every request (projected tokens rotate)', async () => {

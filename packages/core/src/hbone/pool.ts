@@ -56,6 +56,20 @@ export function tunnelInfo(stream: Duplex): HboneTunnelInfo | undefined {
   return tunnels.get(stream);
 }
 
+/** `p`, or a rejection as soon as `signal` aborts (the shared session keeps dialing for others). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void =>
+      reject(new HboneConnectError('HBONE connect aborted', { cause: signal.reason }));
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 const defaultCreateSocket = (a: { host: string; port: number }): Socket =>
   netConnect({ host: a.host, port: a.port, noDelay: true });
 
@@ -105,7 +119,7 @@ export class HbonePool {
       }
       const { session, fresh } = this.#acquire(key, req);
       try {
-        await session.ready;
+        await (req.signal ? untilAborted(session.ready, req.signal) : session.ready);
       } catch (err) {
         session.release();
         throw err;

@@ -262,7 +262,9 @@ async function main(opts: BenchOptions): Promise<void> {
           samples.add('rssLoadServer', p, memory(pair.pids.server).rss / MiB);
         }
         if (r.errors > 0)
-          problems.push(`${p}: wrk keep-alive round ${round + 1}: ${r.errors} errors`);
+          problems.push(
+            `${p}: wrk keep-alive round ${round + 1}: ${r.errorDetail} (${r.requests} requests)`,
+          );
         log(
           `${tag} ${p} wrk keep-alive: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99.toFixed(0)} µs${pair ? `, proxy CPU ${(cpu / r.requests).toFixed(1)} µs/req` : ''}`,
         );
@@ -280,7 +282,9 @@ async function main(opts: BenchOptions): Promise<void> {
         samples.add('connRate', p, r.requestsPerSecond);
         if (pair) samples.add('cpuPerConn', p, cpu / r.requests);
         if (r.errors > 0)
-          problems.push(`${p}: wrk Connection: close round ${round + 1}: ${r.errors} errors`);
+          problems.push(
+            `${p}: wrk Connection: close round ${round + 1}: ${r.errorDetail} (${r.requests} requests)`,
+          );
         log(`${tag} ${p} wrk Connection: close: ${r.requestsPerSecond.toFixed(0)} conn/s`);
       }
     }

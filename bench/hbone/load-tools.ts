@@ -145,6 +145,8 @@ export interface MaxRateResult {
   p99: number;
   /** Socket errors plus non-2xx/3xx responses. */
   errors: number;
+  /** wrk's own words for them, when there were any. */
+  errorDetail: string;
 }
 
 export async function wrk(opts: {
@@ -192,10 +194,17 @@ export function parseWrkOutput(out: string): MaxRateResult {
     throw new Error(`wrk: unexpected output:\n${out}`);
   }
   let errors = 0;
+  const detail: string[] = [];
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  if (sock) errors += sock.slice(1).reduce((a, b) => a + Number(b), 0);
+  if (sock) {
+    errors += sock.slice(1).reduce((a, b) => a + Number(b), 0);
+    detail.push(sock[0]);
+  }
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
-  if (non2xx?.[1]) errors += Number(non2xx[1]);
+  if (non2xx?.[1]) {
+    errors += Number(non2xx[1]);
+    detail.push(non2xx[0]);
+  }
   return {
     requests: Number(total[1]),
     seconds: micros(total[2], total[3]) / 1e6,
@@ -203,5 +212,6 @@ export function parseWrkOutput(out: string): MaxRateResult {
     p50: micros(p50[1], p50[2]),
     p99: micros(p99[1], p99[2]),
     errors,
+    errorDetail: detail.join('; '),
   };
 }

@@ -161,6 +161,7 @@ describe('ConfigStreamClient', () => {
       lastAck: { version: 'w2' },
     });
     expect(obs.errors).toEqual([]);
+    expect(server.clientErrors).toEqual([]);
   });
 
   it('NACKs a malformed delta with the reason, keeps the previous state, then applies the next good delta', async () => {

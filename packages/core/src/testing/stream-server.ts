@@ -113,6 +113,8 @@ export class TestStreamServer {
   readonly #sessions = new Set<Http2Session>();
   /** Every stream that subscribed, in order. */
   readonly connections: TestStreamConnection[] = [];
+  /** Client lines that did not decode (the stream was reset for each). A correct client leaves this empty. */
+  readonly clientErrors: Error[] = [];
   /** Tokens of refused requests, with the status sent. */
   readonly refused: { token: string; status: number }[] = [];
   #waiters: ((c: TestStreamConnection) => void)[] = [];
@@ -195,8 +197,23 @@ export class TestStreamServer {
     const splitter = new LineSplitter();
     let conn: TestStreamConnection | undefined;
     stream.on('data', (chunk: Buffer) => {
-      for (const line of splitter.push(chunk)) {
-        const msg = decodeClientMessage(line);
+      let lines: string[];
+      try {
+        lines = splitter.push(chunk);
+      } catch (err) {
+        this.clientErrors.push(err as Error);
+        stream.close(h2.NGHTTP2_PROTOCOL_ERROR);
+        return;
+      }
+      for (const line of lines) {
+        let msg: ClientMessage;
+        try {
+          msg = decodeClientMessage(line);
+        } catch (err) {
+          this.clientErrors.push(err as Error);
+          stream.close(h2.NGHTTP2_PROTOCOL_ERROR);
+          return;
+        }
         if (conn === undefined) {
           if (msg.kind !== 'subscribe') {
             stream.close(h2.NGHTTP2_PROTOCOL_ERROR);

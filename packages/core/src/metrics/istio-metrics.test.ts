@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { formatSpiffeId } from '../identity/spiffe-id.ts';
 import { createIstioRequestMetrics, createIstioTcpMetrics } from './istio-metrics.ts';
-import { requestLabels, tcpLabels } from './istio-labels.ts';
+import { TCP_LABEL_NAMES, requestLabels, tcpLabels } from './istio-labels.ts';
 import { createMetricsRegistry } from './registry.ts';
 
 describe('Istio metrics on a per-process registry', () => {
+  it("uses istio/ztunnel's TCP label names, which dashboards and Kiali query", () => {
+    // Spelled out here, not derived from the code: a rename must fail this test.
+    const istio =
+      'reporter source_workload source_canonical_service source_canonical_revision ' +
+      'source_workload_namespace source_principal source_app source_version source_cluster ' +
+      'destination_service destination_service_namespace destination_service_name ' +
+      'destination_workload destination_canonical_service destination_canonical_revision ' +
+      'destination_workload_namespace destination_principal destination_app destination_version ' +
+      'destination_cluster request_protocol response_flags connection_security_policy';
+    expect([...TCP_LABEL_NAMES]).toEqual(istio.split(' '));
+  });
+
   it('keeps two registries apart (never the global default)', async () => {
     const a = createMetricsRegistry();
     const b = createMetricsRegistry();

@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     },
   });
   let stop: () => Promise<void>;
-  switch (role) {
+  switch (role ?? '') {
     case 'certs':
       await certs(need('out', values.out));
       return;

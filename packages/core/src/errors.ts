@@ -213,3 +213,64 @@ export class ConfigStreamProtocolError extends MeshError {
 export class ConfigStreamClosedError extends MeshError {
   readonly code = 'AMBIT_CONFIG_STREAM_CLOSED';
 }
+
+/** A failed system call of the native netns addon (@ambit/netns). `errnoCode` is the errno name ('EPERM'), `syscall` the call. */
+export abstract class NativeCallError extends MeshError {
+  readonly syscall: string;
+  readonly errno: number;
+  readonly errnoCode: string;
+  constructor(
+    syscall: string,
+    errno: number,
+    errnoCode: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.syscall = syscall;
+    this.errno = errno;
+    this.errnoCode = errnoCode;
+  }
+}
+
+/** netns: the network namespace path cannot be opened (ENOENT: no such namespace, EACCES). `path` names it. */
+export class NetnsOpenError extends NativeCallError {
+  readonly code = 'AMBIT_NETNS_OPEN';
+  readonly path: string;
+  constructor(
+    path: string,
+    errno: number,
+    errnoCode: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super('open', errno, errnoCode, message, options);
+    this.path = path;
+  }
+}
+
+/** netns: entering the network namespace failed (EPERM: no CAP_SYS_ADMIN; EINVAL: the path is not a network namespace). */
+export class NetnsSetnsError extends NativeCallError {
+  readonly code = 'AMBIT_NETNS_SETNS';
+  readonly path: string;
+  constructor(
+    path: string,
+    errno: number,
+    errnoCode: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super('setns', errno, errnoCode, message, options);
+    this.path = path;
+  }
+}
+
+/** netns: a socket call failed (socket, setsockopt, bind, listen, getsockopt); `syscall` and `errnoCode` say which and why (EADDRINUSE, EPERM, ENOENT for SO_ORIGINAL_DST on a connection that was not redirected). */
+export class SocketCallError extends NativeCallError {
+  readonly code = 'AMBIT_SOCKET';
+}
+
+/** netns: the native addon is not built or cannot be loaded (run `pnpm install`, which builds it with node-gyp). */
+export class NetnsAddonError extends MeshError {
+  readonly code = 'AMBIT_NETNS_ADDON';
+}

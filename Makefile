@@ -11,7 +11,7 @@ demo:
 	@$(RUN) pnpm -s demo
 
 test:
-	@$(RUN) pnpm -s test
+	@scripts/install-test-deps.sh && $(RUN) pnpm -s test
 
 unit:
 	@$(RUN) pnpm -s test:unit

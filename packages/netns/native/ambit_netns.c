@@ -42,6 +42,7 @@
 #define F_REUSEADDR 4u
 #define F_LISTEN 8u
 #define F_BIND 16u
+#define F_MARK 32u
 
 /* Where the thread's own network namespace is; relative to /proc so it names this thread, not the
  * process's main thread. */
@@ -189,7 +190,7 @@ static int fd_family(int fd) {
 
 /* The part of socketInNetns that runs inside the target netns. Returns the fd, or -1 with
  * *failed naming the syscall and errno set. Must not leave the thread. */
-static int make_socket(int family, uint32_t flags, int32_t mark, const struct sockaddr_storage *addr,
+static int make_socket(int family, uint32_t flags, uint32_t mark, const struct sockaddr_storage *addr,
                        socklen_t addrlen, int32_t backlog, const char **failed) {
   int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -199,7 +200,7 @@ static int make_socket(int family, uint32_t flags, int32_t mark, const struct so
   int one = 1, err = 0;
   if (!err && (flags & F_REUSEADDR) && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one))
     err = errno, *failed = "setsockopt(SO_REUSEADDR)";
-  if (!err && mark >= 0 && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark))
+  if (!err && (flags & F_MARK) && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark))
     err = errno, *failed = "setsockopt(SO_MARK)";
   if (!err && (flags & F_TRANSPARENT) &&
       (err = set_ip_flag(fd, family, IP_TRANSPARENT, IPV6_TRANSPARENT, 1)))
@@ -219,7 +220,7 @@ static int make_socket(int family, uint32_t flags, int32_t mark, const struct so
 }
 
 /* Runs inside the target netns and comes back. Returns the fd or -1 with *failed and errno. */
-static int in_netns(const char *path, int family, uint32_t flags, int32_t mark,
+static int in_netns(const char *path, int family, uint32_t flags, uint32_t mark,
                     const struct sockaddr_storage *addr, socklen_t addrlen, int32_t backlog,
                     int create, const char **failed) {
   int self = open(SELF_NETNS, O_RDONLY | O_CLOEXEC);
@@ -259,15 +260,15 @@ static int in_netns(const char *path, int family, uint32_t flags, int32_t mark,
 }
 
 /* socketInNetns(path, family, flags, mark, address, port, backlog) -> fd.
- * mark < 0: leave unset. address: ignored unless flags has F_BIND or F_LISTEN. */
+ * mark: used only with F_MARK. address: ignored unless flags has F_BIND or F_LISTEN. */
 static napi_value socket_in_netns(napi_env env, napi_callback_info info) {
   napi_value argv[7];
   char path[4096], address[INET6_ADDRSTRLEN + 1] = "";
-  int32_t family, mark, backlog;
-  uint32_t flags, port;
+  int32_t family, backlog;
+  uint32_t flags, mark, port;
   if (!get_args(env, info, 7, argv) || !get_string(env, argv[0], path, sizeof path) ||
       !get_int32(env, argv[1], &family) || (family != 4 && family != 6) ||
-      !get_uint32(env, argv[2], &flags) || !get_int32(env, argv[3], &mark) ||
+      !get_uint32(env, argv[2], &flags) || !get_uint32(env, argv[3], &mark) ||
       !get_uint32(env, argv[5], &port) || port > 65535 || !get_int32(env, argv[6], &backlog))
     return throw_type(env, "socketInNetns(path, family, flags, mark, address, port, backlog)");
   struct sockaddr_storage ss;
@@ -292,7 +293,7 @@ static napi_value enter_netns(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv) || !get_string(env, argv[0], path, sizeof path))
     return throw_type(env, "enterNetns(path: string)");
   const char *failed = "";
-  if (in_netns(path, 4, 0, -1, NULL, 0, 0, 0, &failed) < 0) return throw_errno(env, failed, errno);
+  if (in_netns(path, 4, 0, 0, NULL, 0, 0, 0, &failed) < 0) return throw_errno(env, failed, errno);
   return NULL;
 }
 

@@ -71,7 +71,7 @@ function hint(syscall: string, code: string): string {
   if (code === 'EPERM' && syscall === 'setns') return ' (needs CAP_SYS_ADMIN: run as root)';
   if (code === 'EPERM') return ' (needs CAP_NET_ADMIN: run as root)';
   if (code === 'ENOENT' && syscall.includes('ORIGINAL_DST')) {
-    return ' (the connection was not redirected by a NAT rule, so it has no original destination)';
+    return ' (no connection-tracking entry: the connection was not redirected by a NAT rule)';
   }
   return '';
 }

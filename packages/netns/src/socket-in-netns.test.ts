@@ -49,7 +49,11 @@ describe('socketInNetns', () => {
 
   it('a listener inside the netns accepts a connection made from inside the same netns', async () => {
     const server = await listenInNs(4, '127.0.0.1');
-    const client = await connectFd(socketInNetns(ns.path, { family: 4 }), portOf(server), '127.0.0.1');
+    const client = await connectFd(
+      socketInNetns(ns.path, { family: 4 }),
+      portOf(server),
+      '127.0.0.1',
+    );
     sockets.push(client);
     expect(await readAll(client)).toBe('hello 127.0.0.1');
   });

@@ -274,3 +274,38 @@ export class SocketCallError extends NativeCallError {
 export class NetnsAddonError extends MeshError {
   readonly code = 'AMBIT_NETNS_ADDON';
 }
+
+/** In-pod handoff (node agent ↔ ztunnel): a message is not valid JSON, has an unknown version or type, breaks the schema (the message names the field), or is longer than the limit. */
+export class InpodProtocolError extends MeshError {
+  readonly code = 'AMBIT_INPOD_PROTOCOL';
+}
+
+/** In-pod handoff: ztunnel answered a message with a NACK; the message carries ztunnel's reason. */
+export class InpodRefusedError extends MeshError {
+  readonly code = 'AMBIT_INPOD_REFUSED';
+}
+
+/** In-pod handoff: ztunnel's socket could not be reached, did not acknowledge in time, or the connection was lost before it answered. */
+export class InpodUnavailableError extends MeshError {
+  readonly code = 'AMBIT_INPOD_UNAVAILABLE';
+}
+
+/** Node agent: the node's CNI network config cannot be found, read, parsed or rewritten for ambit-cni. */
+export class CniConflistError extends MeshError {
+  readonly code = 'AMBIT_CNI_CONFLIST';
+}
+
+/** Node agent: programming, checking or removing the capture rules inside a pod's netns failed (nft/nsenter error, netns gone). */
+export class PodRulesError extends MeshError {
+  readonly code = 'AMBIT_POD_RULES';
+}
+
+/** Node agent: the local pod/namespace file is malformed (the message names the field); the last good copy stays. */
+export class PodSourceError extends MeshError {
+  readonly code = 'AMBIT_POD_SOURCE';
+}
+
+/** Node agent: its config file or flags have a bad value, or its state file cannot be read. */
+export class CniAgentConfigError extends MeshError {
+  readonly code = 'AMBIT_CNI_AGENT_CONFIG';
+}

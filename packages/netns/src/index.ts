@@ -87,7 +87,8 @@ export function originalDst(fd: number): SocketAddress {
  */
 export function socketInNetns(netnsPath: string, opts: SocketInNetnsOptions): number {
   const { family } = opts;
-  if (family !== 4 && family !== 6) throw new TypeError(`family must be 4 or 6, got ${family}`);
+  if (family !== 4 && family !== 6)
+    throw new TypeError(`family must be 4 or 6, got ${String(family)}`);
   if (opts.listen && opts.bind) throw new TypeError('socketInNetns: give listen or bind, not both');
   let flags = 0;
   let address = '';

@@ -30,7 +30,7 @@ if (!nodeDir) {
 }
 
 const nodeGyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
-const res = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodeDir}`], {
+const res = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--loglevel=warn', `--nodedir=${nodeDir}`], {
   cwd: packageDir,
   stdio: ['ignore', 'inherit', 'inherit'],
   // node-gyp reads npm_config_* too; pin the header dir there as well so nothing else wins.

@@ -28,15 +28,41 @@ function log(msg: string): void {
   process.stderr.write(`[bench-hbone] ${msg}\n`);
 }
 
-function toolVersion(cmd: string, args: string[]): string {
+function toolOutput(cmd: string, args: string[]): string {
   try {
-    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    return out.split('\n')[0]?.trim() ?? '?';
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     // wrk -v prints its version and exits 1.
-    const out = (e as { stdout?: string }).stdout ?? '';
-    return out.split('\n')[0]?.trim() || 'not found';
+    return (e as { stdout?: string }).stdout ?? '';
   }
+}
+
+/** One line naming the versions of everything measured or measuring. */
+function versions(): string {
+  const pick = (text: string, re: RegExp): string => re.exec(text)?.[1] ?? '?';
+  const haproxy = toolOutput('haproxy', ['-vv']);
+  return [
+    `Node ${process.version} (OpenSSL ${process.versions.openssl})`,
+    `haproxy ${pick(haproxy, /HAProxy version (\S+)/)} (${pick(haproxy, /Running on OpenSSL version : (OpenSSL \S+)/)})`,
+    `fortio ${pick(toolOutput('fortio', ['version']), /(\S+)/)}`,
+    `wrk ${pick(toolOutput('wrk', ['-v']), /wrk (\S+)/)}`,
+    `iperf3 ${pick(toolOutput('iperf3', ['--version']), /iperf (\S+)/)}`,
+  ].join(', ');
+}
+
+/** Busy share of all CPUs over `ms`, from /proc/stat: how quiet the machine is before we start. */
+async function machineBusy(ms: number): Promise<number> {
+  const read = (): { busy: number; total: number } => {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = cpu.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0); // idle + iowait
+    return { busy: total - idle, total };
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  return b.total > a.total ? (b.busy - a.busy) / (b.total - a.total) : 0;
 }
 
 function sysctl(path: string): string {
@@ -92,6 +118,9 @@ async function main(opts: BenchOptions): Promise<void> {
   let ok = false;
   const loadBefore = os.loadavg();
   const started = new Date();
+  const busyBefore = await machineBusy(2000);
+  log(`machine busy before start: ${(busyBefore * 100).toFixed(0)}% of all CPUs`);
+  if (busyBefore > 0.1) log('warning: the machine is not quiet; figures will be noisy');
   try {
     // Certificates: the HBONE pair's own when it runs, shared with haproxy.
     const certsDir = join(work, 'certs');
@@ -315,6 +344,7 @@ async function main(opts: BenchOptions): Promise<void> {
       started,
       loadBefore,
       loadAfter: os.loadavg(),
+      busyBefore,
       certsOrigin: certs.origin,
       table: markdownTable(rows),
       targets: targetLines(samples),
@@ -340,6 +370,7 @@ function markdownBlock(
     started: Date;
     loadBefore: number[];
     loadAfter: number[];
+    busyBefore: number;
     certsOrigin: string;
     table: string;
     targets: string[];
@@ -352,9 +383,8 @@ function markdownBlock(
 
 Command: \`${opts.command}\` (\`make bench-hbone\` runs \`bash bench/hbone.sh\`)
 
-Machine: ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}), Linux ${os.release()}, Node ${process.version};
-${toolVersion('haproxy', ['-v'])}; fortio ${toolVersion('fortio', ['version'])}; ${toolVersion('wrk', ['-v'])}; ${toolVersion('iperf3', ['--version'])}.
-Load average before / after: ${la(r.loadBefore)} / ${la(r.loadAfter)}.
+Machine: ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}), Linux ${os.release()}; ${versions()}.
+Machine busy in the 2 s before start (other work): ${(r.busyBefore * 100).toFixed(0)}% of all CPUs; load average before / after: ${la(r.loadBefore)} / ${la(r.loadAfter)}.
 Settings: net.ipv4.ip_local_port_range = ${sysctl('net/ipv4/ip_local_port_range')}, tcp_tw_reuse = ${sysctl('net/ipv4/tcp_tw_reuse')}, somaxconn = ${sysctl('net/core/somaxconn')} (left as found);
 haproxy \`nbthread 1\` per process; certificates from ${r.certsOrigin}. ${opts.rounds} round(s), paths interleaved; each cell is the median, with (min–max) over rounds.
 Durations: iperf3 ${opts.iperfSeconds} s (+${opts.iperfOmitSeconds} s omitted), fortio ${opts.fixedRateSeconds} s at ${opts.fixedQps}/s over ${opts.fixedConnections} connections, wrk ${opts.maxRateSeconds} s with ${opts.maxRateConnections} connections (keep-alive), wrk ${opts.newConnSeconds} s with ${opts.newConnConnections} connections and \`Connection: close\`; responses are ${opts.payloadBytes}-byte bodies.

@@ -30,12 +30,16 @@ if (!nodeDir) {
 }
 
 const nodeGyp = createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js');
-const res = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--loglevel=warn', `--nodedir=${nodeDir}`], {
-  cwd: packageDir,
-  stdio: ['ignore', 'inherit', 'inherit'],
-  // node-gyp reads npm_config_* too; pin the header dir there as well so nothing else wins.
-  env: { ...process.env, npm_config_nodedir: nodeDir },
-});
+const res = spawnSync(
+  process.execPath,
+  [nodeGyp, 'rebuild', '--loglevel=warn', `--nodedir=${nodeDir}`],
+  {
+    cwd: packageDir,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    // node-gyp reads npm_config_* too; pin the header dir there as well so nothing else wins.
+    env: { ...process.env, npm_config_nodedir: nodeDir },
+  },
+);
 if (res.status !== 0) {
   console.error(`@ambit/netns: node-gyp rebuild failed (exit ${res.status ?? res.signal})`);
   process.exit(1);

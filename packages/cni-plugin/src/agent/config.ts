@@ -1,0 +1,115 @@
+// The node agent's one door for configuration: a YAML file (--config) plus a few flags, read into
+// one frozen object. Example (docs/cni.md has the full list):
+//
+//   node: node-a
+//   podsFile: /etc/ambit/pods.yaml
+//   install: { pluginBinary: /opt/ambit/ambit-cni, cniBinDir: /opt/cni/bin, cniConfDir: /etc/cni/net.d }
+
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { parseDocument } from 'yaml';
+import { CniAgentConfigError } from '@ambit/core/errors';
+import { INPOD_DEFAULT_SOCKET } from '@ambit/core/inpod/protocol';
+import { FieldReader } from '@ambit/core/mesh/field-reader';
+import { DEFAULT_AGENT_SOCKET } from '../cni-wire.ts';
+
+export interface AgentConfig {
+  command: 'run' | 'install' | 'uninstall';
+  node: string;
+  cniSocket: string;
+  ztunnelSocket: string;
+  stateFile: string;
+  podsFile: string;
+  ackTimeoutMs: number;
+  /** Node-side probe SNAT; `netns` undefined = the agent's own netns. */
+  probeSnat?: { netns?: string };
+  install?: {
+    pluginBinary: string;
+    cniBinDir: string;
+    cniConfDir: string;
+    /** ambit-cni's wait for the agent (plugin config `timeoutMs`). */
+    timeoutMs: number;
+  };
+}
+
+export function parseAgentConfig(
+  text: string,
+  command: AgentConfig['command'],
+  file = 'config',
+): AgentConfig {
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0)
+    throw new CniAgentConfigError(`${file}: not valid YAML: ${doc.errors[0]?.message ?? ''}`);
+  const r = new FieldReader((m) => new CniAgentConfigError(`${file}: ${m}`));
+  const o = r.object(doc.toJS() ?? {}, '');
+  r.onlyKeys(o, '', [
+    'node',
+    'cniSocket',
+    'ztunnelSocket',
+    'stateFile',
+    'podsFile',
+    'ackTimeoutMs',
+    'probeSnat',
+    'install',
+  ]);
+  const path = (v: unknown, p: string, dflt?: string): string => {
+    const s = v === undefined && dflt !== undefined ? dflt : r.string(v, p);
+    if (!s.startsWith('/')) r.fail(p, `${s} is not an absolute path`);
+    return s;
+  };
+  let probeSnat: AgentConfig['probeSnat'];
+  if (o.probeSnat !== undefined && o.probeSnat !== false) {
+    const ps = o.probeSnat === true ? {} : r.object(o.probeSnat, 'probeSnat');
+    r.onlyKeys(ps, 'probeSnat', ['netns']);
+    probeSnat = ps.netns === undefined ? {} : { netns: path(ps.netns, 'probeSnat.netns') };
+  }
+  let install: AgentConfig['install'];
+  if (o.install !== undefined) {
+    const i = r.object(o.install, 'install');
+    r.onlyKeys(i, 'install', ['pluginBinary', 'cniBinDir', 'cniConfDir', 'timeoutMs']);
+    install = {
+      pluginBinary: path(i.pluginBinary, 'install.pluginBinary'),
+      cniBinDir: path(i.cniBinDir, 'install.cniBinDir', '/opt/cni/bin'),
+      cniConfDir: path(i.cniConfDir, 'install.cniConfDir', '/etc/cni/net.d'),
+      timeoutMs:
+        i.timeoutMs === undefined
+          ? 30_000
+          : r.integer(i.timeoutMs, 'install.timeoutMs', 1, 600_000),
+    };
+  }
+  if (command !== 'run' && install === undefined) r.fail('install', `required for ${command}`);
+  return Object.freeze({
+    command,
+    node: o.node === undefined ? hostname() : r.string(o.node, 'node'),
+    cniSocket: path(o.cniSocket, 'cniSocket', DEFAULT_AGENT_SOCKET),
+    ztunnelSocket: path(o.ztunnelSocket, 'ztunnelSocket', INPOD_DEFAULT_SOCKET),
+    stateFile: path(o.stateFile, 'stateFile', '/var/lib/ambit/node-agent.json'),
+    podsFile: path(o.podsFile, 'podsFile'),
+    ackTimeoutMs:
+      o.ackTimeoutMs === undefined ? 5000 : r.integer(o.ackTimeoutMs, 'ackTimeoutMs', 1, 600_000),
+    ...(probeSnat ? { probeSnat } : {}),
+    ...(install ? { install } : {}),
+  });
+}
+
+/** `ambit-node-agent [run|install|uninstall] --config <file>` */
+export async function loadAgentConfig(argv: readonly string[]): Promise<AgentConfig> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    options: { config: { type: 'string', short: 'c' } },
+    allowPositionals: true,
+  });
+  const command = positionals[0] ?? 'run';
+  if (command !== 'run' && command !== 'install' && command !== 'uninstall') {
+    throw new CniAgentConfigError(`unknown command ${command} (run, install, uninstall)`);
+  }
+  if (values.config === undefined) throw new CniAgentConfigError('--config <file> is required');
+  let text: string;
+  try {
+    text = await readFile(values.config, 'utf8');
+  } catch (err) {
+    throw new CniAgentConfigError(`cannot read ${values.config}`, { cause: err });
+  }
+  return parseAgentConfig(text, command, values.config);
+}

@@ -1,0 +1,310 @@
+// The node agent: answers ambit-cni (CNI ADD/DEL/CHECK), decides which pods are captured,
+// programs their netns rules, hands them to ztunnel, and keeps all of that true when namespaces
+// are labelled or unlabelled and across its own restarts.
+//
+// Every operation runs one at a time (a promise queue): CNI events, reconciles and the node probe
+// rules never interleave, so the state file, the rules and ztunnel's set move together.
+// Order of enrolment: rules first, then ztunnel's ACK, then "enrolled" to the plugin; a failure
+// rolls the rules back, so a pod is never left captured towards a ztunnel that does not know it.
+
+import { existsSync } from 'node:fs';
+import type { MeshError } from '@ambit/core/errors';
+import { InpodClient } from '@ambit/core/inpod/client';
+import type { InpodPod } from '@ambit/core/inpod/protocol';
+import { createLogger, type Logger } from '@ambit/core/log';
+import { CNI_WIRE_VERSION, type CniWireReply, type CniWireRequest } from '../cni-wire.ts';
+import { decideAmbient, DATAPLANE_MODE_LABEL, type PodFacts } from './ambient-decision.ts';
+import { loadAgentState, saveAgentState, type KnownPod } from './agent-state.ts';
+import { nodeProbeScript, podRulesScript, POD_TABLE, removePodRulesScript } from './pod-rules.ts';
+import type { PodSource } from './pod-source.ts';
+import { nftRunner, type NftRunner } from './run-nft.ts';
+
+export interface NodeAgentOptions {
+  /** This node's name (sent to ztunnel, in logs). */
+  node: string;
+  source: PodSource;
+  /** The agent's state file (known pods, what ztunnel was given). */
+  stateFile: string;
+  ztunnel: { socketPath: string; ackTimeoutMs?: number };
+  /**
+   * Node-side probe SNAT (pod-rules.ts nodeProbeScript): off when undefined; `{}` programs it in
+   * the agent's own netns (the node's, as the agent runs with hostNetwork), `{netns}` in another.
+   */
+  probeSnat?: { netns?: string };
+  nft?: NftRunner;
+  logger?: Logger;
+}
+
+const reply = (result: 'enrolled' | 'not-ambient' | 'released' | 'ok'): CniWireReply => ({
+  v: CNI_WIRE_VERSION,
+  result,
+});
+const refused = (reason: string, tryAgain: boolean): CniWireReply => ({
+  v: CNI_WIRE_VERSION,
+  result: 'refused',
+  reason,
+  tryAgain,
+});
+/** Temporary failures: a retry of the CNI ADD may well succeed. */
+const isTemporary = (err: unknown): boolean =>
+  (err as MeshError | undefined)?.code === 'AMBIT_INPOD_UNAVAILABLE';
+const message = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+export class NodeAgent {
+  readonly #opts: NodeAgentOptions;
+  readonly #nft: NftRunner;
+  readonly #log: Logger;
+  /** Every pod sandbox CNI told us about, by container id. */
+  readonly #pods = new Map<string, KnownPod>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #client: InpodClient | undefined;
+  #appliedProbe: string | undefined;
+  #closed = false;
+
+  constructor(opts: NodeAgentOptions) {
+    this.#opts = opts;
+    this.#nft = opts.nft ?? nftRunner;
+    this.#log = opts.logger ?? createLogger({ fields: { component: 'ambit-node-agent' } });
+  }
+
+  /** The pods handed to ztunnel, as the snapshot sends them. */
+  enrolled(): InpodPod[] {
+    return [...this.#pods.values()].flatMap((p) => (p.enrolled ? [p.enrolled] : []));
+  }
+
+  /** Every pod sandbox the agent knows (enrolled or not). */
+  known(): readonly KnownPod[] {
+    return [...this.#pods.values()];
+  }
+
+  /**
+   * Loads the state (dropping sandboxes whose netns is gone), connects to ztunnel (whose first
+   * message is the snapshot of what stays enrolled), then reconciles against the pod source.
+   */
+  async start(): Promise<void> {
+    for (const p of await loadAgentState(this.#opts.stateFile)) {
+      if (existsSync(p.netns)) this.#pods.set(p.containerId, p);
+      else
+        this.#log.info('pod sandbox gone while the agent was away', {
+          pod: `${p.namespace}/${p.name}`,
+        });
+    }
+    await this.#save();
+    this.#client = new InpodClient({
+      socketPath: this.#opts.ztunnel.socketPath,
+      node: this.#opts.node,
+      snapshot: () => this.enrolled(),
+      ...(this.#opts.ztunnel.ackTimeoutMs !== undefined
+        ? { ackTimeoutMs: this.#opts.ztunnel.ackTimeoutMs }
+        : {}),
+      onSyncChange: (synced) => {
+        this.#log.info(synced ? 'ztunnel synced' : 'ztunnel connection lost');
+        // Pods that could not be enrolled while ztunnel was away get another chance now.
+        if (synced) void this.reconcile();
+      },
+      onError: (err) => this.#log.warn('in-pod handoff', { err }),
+    });
+    this.#client.start();
+    this.#opts.source.onChange(() => void this.reconcile());
+    await this.#exclusive(() => this.#syncProbe());
+    await this.reconcile();
+  }
+
+  /** Stops talking to ztunnel. Rules stay: a restarting agent must not release captured pods. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#queue.catch(() => undefined);
+    await this.#client?.close();
+  }
+
+  /** One CNI event from ambit-cni. Never throws: failures become a `refused` reply. */
+  handleCni(req: CniWireRequest): Promise<CniWireReply> {
+    return this.#exclusive(async () => {
+      try {
+        switch (req.command) {
+          case 'ADD':
+            return await this.#add(req);
+          case 'DEL':
+            return await this.#del(req);
+          case 'CHECK':
+            return await this.#check(req);
+        }
+      } catch (err) {
+        this.#log.error('CNI event failed', { command: req.command, pod: req.pod, err });
+        return refused(message(err), isTemporary(err));
+      }
+    });
+  }
+
+  /** Brings every known pod in line with the source (enrol newly ambient, release the others). */
+  reconcile(): Promise<void> {
+    return this.#exclusive(async () => {
+      if (this.#closed) return;
+      for (const p of [...this.#pods.values()]) {
+        if (!existsSync(p.netns)) {
+          // The sandbox went without a DEL reaching us (agent down at the time).
+          if (p.enrolled) await this.#client?.del(p.enrolled.uid).catch(() => undefined);
+          this.#pods.delete(p.containerId);
+          continue;
+        }
+        const facts = await this.#opts.source.getPod(p.namespace, p.name);
+        const decision = decideAmbient(this.#opts.source.getNamespace(p.namespace), facts);
+        try {
+          if (decision.ambient && !p.enrolled && facts) await this.#enrol(p, facts);
+          else if (!decision.ambient && p.enrolled) await this.#release(p, decision.reason);
+        } catch (err) {
+          this.#log.warn('reconcile: pod left as it was', { pod: `${p.namespace}/${p.name}`, err });
+        }
+      }
+      await this.#save();
+      await this.#syncProbe();
+    });
+  }
+
+  async #add(req: CniWireRequest): Promise<CniWireReply> {
+    if (req.netns === undefined) return refused('CNI ADD without a netns', false);
+    const facts = await this.#opts.source.getPod(req.pod.namespace, req.pod.name);
+    const ns = this.#opts.source.getNamespace(req.pod.namespace);
+    if (facts === undefined && ns?.labels[DATAPLANE_MODE_LABEL] === 'ambient') {
+      return refused(
+        `pod ${req.pod.namespace}/${req.pod.name} is not known to the pod source yet`,
+        true,
+      );
+    }
+    const decision = decideAmbient(ns, facts);
+    const previous = this.#pods.get(req.containerId);
+    const pod: KnownPod = {
+      containerId: req.containerId,
+      netns: req.netns,
+      ifname: req.ifname,
+      namespace: req.pod.namespace,
+      name: req.pod.name,
+      ...(req.pod.uid !== undefined ? { uid: req.pod.uid } : {}),
+      ips: req.ips,
+      ...(previous?.enrolled ? { enrolled: previous.enrolled } : {}),
+    };
+    this.#pods.set(req.containerId, pod);
+    if (!decision.ambient) {
+      if (pod.enrolled) await this.#release(pod, decision.reason);
+      await this.#save();
+      this.#log.info('pod not captured', {
+        pod: `${pod.namespace}/${pod.name}`,
+        reason: decision.reason,
+      });
+      return reply('not-ambient');
+    }
+    try {
+      // A repeated ADD re-applies the (idempotent) rules and re-sends the pod to ztunnel.
+      await this.#enrol(pod, facts!);
+    } catch (err) {
+      this.#pods.delete(req.containerId);
+      await this.#save();
+      throw err;
+    }
+    await this.#syncProbe();
+    this.#log.info('pod captured', {
+      pod: `${pod.namespace}/${pod.name}`,
+      reason: decision.reason,
+    });
+    return reply('enrolled');
+  }
+
+  async #del(req: CniWireRequest): Promise<CniWireReply> {
+    const pod = this.#pods.get(req.containerId);
+    if (pod === undefined) return reply('released'); // DEL tolerates missing state
+    if (pod.enrolled) await this.#release(pod, 'CNI DEL');
+    this.#pods.delete(req.containerId);
+    await this.#save();
+    await this.#syncProbe();
+    return reply('released');
+  }
+
+  async #check(req: CniWireRequest): Promise<CniWireReply> {
+    const facts = await this.#opts.source.getPod(req.pod.namespace, req.pod.name);
+    const decision = decideAmbient(this.#opts.source.getNamespace(req.pod.namespace), facts);
+    if (!decision.ambient) return reply('ok');
+    const pod = this.#pods.get(req.containerId);
+    if (!pod?.enrolled)
+      return refused(`pod should be captured (${decision.reason}) but is not enrolled`, false);
+    if ((await this.#nft.listTable(pod.netns, POD_TABLE)) === undefined) {
+      return refused(`capture rules (table inet ${POD_TABLE}) missing in ${pod.netns}`, false);
+    }
+    return reply('ok');
+  }
+
+  async #enrol(pod: KnownPod, facts: PodFacts): Promise<void> {
+    const handoff: InpodPod = {
+      uid: facts.uid,
+      name: pod.name,
+      namespace: pod.namespace,
+      serviceAccount: facts.serviceAccount,
+      netns: pod.netns,
+      ips: pod.ips,
+    };
+    await this.#nft.apply(pod.netns, podRulesScript());
+    try {
+      if (!this.#client) throw new Error('agent not started');
+      await this.#client.add(handoff);
+    } catch (err) {
+      await this.#nft
+        .apply(pod.netns, removePodRulesScript())
+        .catch((e: unknown) =>
+          this.#log.error('could not roll back capture rules', { netns: pod.netns, err: e }),
+        );
+      pod.enrolled = undefined;
+      throw err;
+    }
+    pod.enrolled = handoff;
+    await this.#save();
+    await this.#opts.source.recordEnrolment(facts, true);
+  }
+
+  /** Best effort: rules off, ztunnel told; the pod is released even if either fails. */
+  async #release(pod: KnownPod, reason: string): Promise<void> {
+    const handoff = pod.enrolled;
+    if (!handoff) return;
+    pod.enrolled = undefined;
+    await this.#save(); // before del: a reconnect snapshot must already leave it out
+    await this.#nft.apply(pod.netns, removePodRulesScript()).catch((err: unknown) => {
+      if (existsSync(pod.netns))
+        this.#log.warn('could not remove capture rules', { netns: pod.netns, err });
+    });
+    await this.#client
+      ?.del(handoff.uid)
+      .catch((err: unknown) =>
+        this.#log.warn('ztunnel did not acknowledge del; the next snapshot drops the pod', { err }),
+      );
+    const facts = await this.#opts.source.getPod(pod.namespace, pod.name);
+    if (facts) await this.#opts.source.recordEnrolment(facts, false);
+    this.#log.info('pod released', { pod: `${pod.namespace}/${pod.name}`, reason });
+  }
+
+  /** Rewrites the node-side probe SNAT when the set of captured IPs changed. Never throws. */
+  async #syncProbe(): Promise<void> {
+    const cfg = this.#opts.probeSnat;
+    if (cfg === undefined) return;
+    const script = nodeProbeScript(
+      this.enrolled()
+        .flatMap((p) => p.ips)
+        .sort(),
+    );
+    if (script === this.#appliedProbe) return;
+    try {
+      await this.#nft.apply(cfg.netns, script);
+      this.#appliedProbe = script;
+    } catch (err) {
+      // Probes then reach ztunnel's 15006 instead of the app; the next change retries.
+      this.#log.error('could not program the node probe SNAT', { err });
+    }
+  }
+
+  #save(): Promise<void> {
+    return saveAgentState(this.#opts.stateFile, this.#pods.values());
+  }
+
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -100,6 +100,37 @@ describe('config changes under live traffic', () => {
     await expect(h.socks(a.z, h.ip(1), h.ip(100), 5432)).rejects.toThrow(/reply 2/);
   });
 
+  it('opens listeners for workloads that arrive and closes them (and forgets the identity) for those that leave', async () => {
+    const cacheId = 'spiffe://cluster.local/ns/data/sa/cache';
+    const yaml = MESH.replace(
+      'services:',
+      '  - { name: cache, namespace: data, serviceAccount: cache, node: node-b, ip: "{{P}}.12", labels: { app: cache } }\nservices:',
+    );
+    await h.app(h.ip(12), 6379, 'cache');
+    await h.writeConfig(yaml + DENY_SLEEP);
+    await b.z.reload();
+    expect(b.z.listeningWorkloads).toContain(h.ip(12));
+    expect(b.z.certs.snapshot().map((c) => c.id)).toContain(cacheId);
+    const s = await h.socks(a.z, h.ip(2), h.ip(12), 6379);
+    expect(await readLine(s)).toBe('cache');
+    s.destroy();
+
+    await h.writeConfig(MESH + DENY_SLEEP);
+    await b.z.reload();
+    expect(b.z.listeningWorkloads).not.toContain(h.ip(12));
+    expect(b.z.certs.snapshot().map((c) => c.id)).not.toContain(cacheId);
+    // The address is no mesh workload any more: node-a passes it through as plain TCP.
+    await a.z.reload();
+    const plain = await h.socks(a.z, h.ip(2), h.ip(12), 6379);
+    expect(await readLine(plain)).toBe('cache');
+    plain.destroy();
+    await expect
+      .poll(() =>
+        a.logs.json().find((l) => l['dst.addr'] === `${h.ip(12)}:6379` && l.protocol === 'TCP'),
+      )
+      .toBeDefined();
+  });
+
   it('refuses to start on a malformed file, naming the field', async () => {
     const bad = await MeshHarness.create();
     try {

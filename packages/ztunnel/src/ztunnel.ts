@@ -49,6 +49,11 @@ export interface ZtunnelOptions {
   certTtlMs?: number;
   /** Controller mode: the PEM roots that the controller's and the CA's certificates chain to. */
   rootsFile?: string;
+  /**
+   * Controller mode: check the controller's (and CA's) certificate by this SPIFFE ID instead of
+   * by the DNS name dialled (a controller serving with a mesh certificate).
+   */
+  controllerServerId?: SpiffeId;
   /** Where log lines (and access-log lines) go; default stdout. */
   logOut?: LogSink;
   /** Local file: re-read it this often besides change notifications (default 2 s). */
@@ -148,6 +153,7 @@ export class Ztunnel {
       nodeName: c.nodeName,
       state: this.state,
       controllerRootsFile: this.#opts.rootsFile ?? DEFAULT_ROOTS_FILE,
+      ...(this.#opts.controllerServerId && { controllerServerId: this.#opts.controllerServerId }),
       onError: (err) => this.log.warn('config update refused; the last good config stays', { err }),
       onReload: () =>
         this.log.info('config applied', { generation: this.state.current.generation }),
@@ -270,6 +276,7 @@ export class Ztunnel {
       port: ca.address.port,
       rootsPem: await readFile(rootsFile, 'utf8'),
       token: { file: ca.tokenPath },
+      ...(this.#opts.controllerServerId && { serverId: this.#opts.controllerServerId }),
     });
     return client.issuer;
   }

@@ -5,6 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { LocalConfigError, MeshError } from '@ambit/core/errors';
+import type { SpiffeId } from '@ambit/core/identity/spiffe-id';
 import type { ConfigSource } from '@ambit/core/mesh/config-source';
 import { connectConfigStream } from '@ambit/core/mesh/stream-client';
 import type { ConfigSource as ConfigSourceConfig } from '../config.ts';
@@ -23,6 +24,8 @@ export async function startConfigSource(opts: {
   state: MeshState;
   /** PEM roots the controller's certificate must chain to (controller mode). */
   controllerRootsFile: string;
+  /** Check the controller's certificate by this SPIFFE ID instead of the DNS name dialled. */
+  controllerServerId?: SpiffeId;
   onError(err: Error): void;
   onReload?(): void;
   pollIntervalMs?: number;
@@ -72,6 +75,7 @@ export async function startConfigSource(opts: {
     address: c.address,
     roots,
     token: { file: c.tokenPath },
+    ...(opts.controllerServerId && { expectedServerId: opts.controllerServerId }),
     node: opts.nodeName,
     types: ['Workload', 'Service', 'Authorization', 'MeshConfig'],
     apply(update) {

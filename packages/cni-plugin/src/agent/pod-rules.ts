@@ -30,7 +30,7 @@ table inet ${POD_TABLE} {
     ip saddr ${PROBE_SOURCE_IPV4} counter return comment "kubelet probe"
     ip6 saddr ${PROBE_SOURCE_IPV6} counter return comment "kubelet probe"
     tcp dport ${HBONE_PORT} return comment "HBONE to ztunnel"
-    counter redirect to :${INBOUND_PLAINTEXT_PORT} comment "inbound plaintext to ztunnel"
+    meta l4proto tcp counter redirect to :${INBOUND_PLAINTEXT_PORT} comment "inbound plaintext to ztunnel"
   }
   chain outbound {
     type nat hook output priority -100; policy accept;
@@ -39,7 +39,7 @@ table inet ${POD_TABLE} {
     oifname "lo" return
     ip daddr 127.0.0.0/8 return
     ip6 daddr ::1 return
-    counter redirect to :${OUTBOUND_CAPTURE_PORT} comment "outbound to ztunnel"
+    meta l4proto tcp counter redirect to :${OUTBOUND_CAPTURE_PORT} comment "outbound to ztunnel"
   }
 }
 `;

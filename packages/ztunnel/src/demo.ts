@@ -126,8 +126,11 @@ async function waitReady(r: Running): Promise<void> {
   }
 }
 
-/** One HTTP/1.1 request through node-a's SOCKS5 port, from `from`; resolves with the body. */
-async function get(from: string, host: string): Promise<string> {
+/**
+ * One HTTP/1.1 request through node-a's SOCKS5 port, from `from`. Resolves with the body and the
+ * connection, kept open (keep-alive) until the caller closes it.
+ */
+async function request(from: string, host: string): Promise<{ body: string; socket: Socket }> {
   const s: Socket = await socks5Connect({
     proxy: { host: '127.0.0.1', port: NODES[0]!.socks },
     localAddress: from,
@@ -136,17 +139,28 @@ async function get(from: string, host: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
     s.setEncoding('utf8');
-    s.on('data', (c: string) => (text += c));
-    s.once('end', () => resolve(text.slice(text.indexOf('\r\n\r\n') + 4).trim()));
+    s.on('data', (c: string) => {
+      text += c;
+      const head = text.indexOf('\r\n\r\n');
+      const body = head < 0 ? '' : text.slice(head + 4);
+      if (body.endsWith('\n')) resolve({ body: body.trim(), socket: s });
+    });
+    s.once('end', () => reject(new Error(`connection closed; got ${JSON.stringify(text)}`)));
     s.once('error', reject);
     s.resume();
-    s.end(`GET / HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`);
+    s.write(`GET / HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
   });
+}
+
+/** One request; the connection is closed after the answer. */
+async function get(from: string, host: string): Promise<string> {
+  const { body, socket } = await request(from, host);
+  socket.destroy();
+  return body;
 }
 
 function app(name: string, ip: string): Promise<Server> {
   const server = createServer((_req, res) => {
-    res.setHeader('connection', 'close');
     res.end(`${name}\n`);
   });
   return new Promise((resolve, reject) => {
@@ -182,11 +196,16 @@ async function main(): Promise<void> {
     );
 
     // Traffic: sleep → echo (service, 12 requests), sleep → hello by name, hello → echo (denied).
+    // Twelve keep-alive connections opened one after the other and held: each new one goes to
+    // the endpoint with fewer live connections (of two random picks; here there are two).
     const spread = new Map<string, number>();
+    const held: Socket[] = [];
     for (let i = 0; i < 12; i++) {
-      const who = await get(IP.sleep, VIP.echo);
-      spread.set(who, (spread.get(who) ?? 0) + 1);
+      const { body, socket } = await request(IP.sleep, VIP.echo);
+      spread.set(body, (spread.get(body) ?? 0) + 1);
+      held.push(socket);
     }
+    for (const socket of held) socket.destroy();
     const helloAnswer = await get(IP.sleep, 'hello.demo.svc.cluster.local');
     const refused = await get(IP.hello, VIP.echo).then(
       () => undefined,
@@ -227,7 +246,10 @@ async function main(): Promise<void> {
       `denied: hello → echo refused (SOCKS5 reply ${refused.reply}, "not allowed"); node-b: ${typeof deny?.error === 'string' ? deny.error : '?'}`,
     );
     console.log(
-      `load: 12 requests from sleep to echo.demo (${VIP.echo}:80) → ${[...spread].map(([w, n]) => `${w} ${n}`).join(', ')} (healthy endpoints, less loaded of two random picks)`,
+      `load: 12 connections held open from sleep to echo.demo (${VIP.echo}:80) → ${[...spread]
+        .sort()
+        .map(([w, n]) => `${w} ${n}`)
+        .join(', ')} (healthy endpoints; the less loaded of two random picks)`,
     );
 
     const metrics = await (await fetch(`http://127.0.0.1:${NODES[1]!.metrics}/metrics`)).text();

@@ -103,6 +103,9 @@ describe('ztunnel robustness', () => {
 
     const draining = b.z.shutdown(30_000);
     await expect.poll(() => b.z.drain.draining).toBe(true);
+    const ready = await fetch(`http://127.0.0.1:${b.z.addresses.readiness.port}/healthz/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain('draining');
     // The listener is closed: a new connection is refused at node-a (HBONE cannot connect).
     await expect(h.socks(a.z, h.ip(1), h.ip(11), 80)).rejects.toThrow(/reply 4/);
     // The live one still works, and ends on its own.

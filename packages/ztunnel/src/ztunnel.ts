@@ -220,13 +220,15 @@ export class Ztunnel {
       registry: this.metrics.registry,
     });
     this.#endpoints.push(metrics);
+    const ready = ztunnelReadiness({
+      configReceived: () => this.state.current.generation > 0,
+      certificatesAvailable: () =>
+        this.#localIdentities(this.state.current).every((id) => this.#certs?.peek(id)),
+    });
     const readiness = await startReadinessServer({
       ...c.listen.readiness,
-      readiness: ztunnelReadiness({
-        configReceived: () => this.state.current.generation > 0,
-        certificatesAvailable: () =>
-          this.#localIdentities(this.state.current).every((id) => this.#certs?.peek(id)),
-      }),
+      readiness: () =>
+        this.drain.draining ? { ready: false, reasons: ['draining: shutting down'] } : ready(),
     });
     this.#endpoints.push(readiness);
     this.#addresses = {

@@ -1,14 +1,21 @@
 // Runs the native load tools (iperf3, fortio, wrk) against 127.0.0.1 and parses what they print.
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+
+// A load tool still running when the benchmark exits (error, Ctrl-C) is killed by its PID.
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of running) if (c.pid !== undefined && c.exitCode === null) c.kill('SIGKILL');
+});
 
 function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       cmd,
       args,
       { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
+        running.delete(child);
         if (err) {
           reject(
             new Error(`${cmd} ${args.join(' ')} failed: ${err.message}\n${stderr.slice(-2000)}`, {
@@ -20,6 +27,7 @@ function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<s
         }
       },
     );
+    running.add(child);
   });
 }
 

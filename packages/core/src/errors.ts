@@ -309,3 +309,8 @@ export class PodSourceError extends MeshError {
 export class CniAgentConfigError extends MeshError {
   readonly code = 'AMBIT_CNI_AGENT_CONFIG';
 }
+
+/** Controller: the translation layer published config the store refuses (a resource under another key, a key both changed and removed, a key twice in a replace). Nothing of that publish is applied. */
+export class ConfigPublishError extends MeshError {
+  readonly code = 'AMBIT_CONFIG_PUBLISH';
+}

@@ -108,6 +108,20 @@ describe('loadConfig', () => {
     ).toMatch(/^AMBIT_LOG_LEVEL: "chatty"/);
   });
 
+  it('takes the in-pod socket, roots file and controller id (flags or environment)', () => {
+    const c = load(['--controller', 'ctl:15012', '--inpod-socket', 'run/zt.sock'], {
+      NODE_NAME: 'n',
+      AMBIT_ROOTS_FILE: '/etc/ambit/roots.pem',
+      AMBIT_CONTROLLER_ID: 'spiffe://cluster.local/ns/ambit-system/sa/controller',
+    });
+    expect(c.inpodSocket).toBe('/home/dev/mesh/run/zt.sock');
+    expect(c.rootsFile).toBe('/etc/ambit/roots.pem');
+    expect(c.controllerServerId).toBe('spiffe://cluster.local/ns/ambit-system/sa/controller');
+    expect(
+      failure(() => load(['--config-file', 'a', '--controller-id', 'ctl'], { NODE_NAME: 'n' })),
+    ).toMatch(/^--controller-id: "ctl" is not a SPIFFE ID/);
+  });
+
   it('answers --help', () => {
     expect(loadConfig(['--help'], {})).toBe('help');
   });

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ZtunnelConfigError } from '@ambit/core/errors';
-import { isSpiffeId } from '@ambit/core/identity/spiffe-id';
+import { isSpiffeId, type SpiffeId } from '@ambit/core/identity/spiffe-id';
 import { canonicalIp } from '@ambit/core/mesh/ip';
 
 export interface HostPort {
@@ -56,6 +56,15 @@ export interface ZtunnelConfig {
   logLevel: LogLevel;
   /** The mesh's trust domain; must agree with the config source's MeshConfig. */
   trustDomain: string;
+  /**
+   * In-pod mode: the unix socket the CNI node agent hands captured pods over (absolute path).
+   * Each pod then gets 15001/15006/15008 inside its own netns (needs root). Undefined: explicit mode.
+   */
+  inpodSocket?: string;
+  /** Controller mode: the PEM roots the controller's and CA's certificates chain to (default in ztunnel.ts). */
+  rootsFile?: string;
+  /** Controller mode: check the controller's certificate by this SPIFFE ID instead of its DNS name. */
+  controllerServerId?: SpiffeId;
 }
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
@@ -110,6 +119,18 @@ const OPTIONS = {
   },
   'log-level': { env: 'AMBIT_LOG_LEVEL', help: 'debug, info, warn or error (default info)' },
   'trust-domain': { env: 'AMBIT_TRUST_DOMAIN', help: 'mesh trust domain (default cluster.local)' },
+  'inpod-socket': {
+    env: 'AMBIT_INPOD_SOCKET',
+    help: 'in-pod mode (root): unix socket for the CNI node agent, e.g. /var/run/ambit/ztunnel.sock',
+  },
+  'roots-file': {
+    env: 'AMBIT_ROOTS_FILE',
+    help: 'controller mode: mesh root bundle (default /var/run/secrets/ambit/root-cert.pem)',
+  },
+  'controller-id': {
+    env: 'AMBIT_CONTROLLER_ID',
+    help: "controller mode: the controller's SPIFFE ID, checked instead of its DNS name",
+  },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -247,6 +268,13 @@ export function loadConfig(
     );
   }
 
+  const inpod = get('inpod-socket');
+  const roots = get('roots-file');
+  const controllerId = get('controller-id');
+  if (controllerId !== undefined && !isSpiffeId(controllerId.value)) {
+    bad(controllerId.what, `${JSON.stringify(controllerId.value)} is not a SPIFFE ID`);
+  }
+
   const config: ZtunnelConfig = {
     nodeName,
     source,
@@ -261,6 +289,9 @@ export function loadConfig(
     drainDeadlineMs: drain === undefined ? 30_000 : parseDuration(drain.what, drain.value),
     logLevel: (level?.value as LogLevel | undefined) ?? 'info',
     trustDomain,
+    ...(inpod !== undefined && { inpodSocket: resolve(cwd, inpod.value) }),
+    ...(roots !== undefined && { rootsFile: resolve(cwd, roots.value) }),
+    ...(controllerId !== undefined && { controllerServerId: controllerId.value as SpiffeId }),
   };
   return deepFreeze(config);
 }

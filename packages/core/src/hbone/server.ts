@@ -53,7 +53,10 @@ export interface HboneServerOptions {
   idleTimeoutMs?: number;
   /** H2 PING period for liveness (default 30 s; 0 disables). */
   pingIntervalMs?: number;
-  /** Reserved: later issues pass a pre-made listening socket (inside a pod netns). */
+  /**
+   * A listening socket made elsewhere, e.g. inside a pod netns by @ambit/netns socketInNetns:
+   * `{ fd }`. When given, `host` and `port` are ignored and listen() adopts it (Node closes it).
+   */
   listenSocket?: unknown;
 }
 
@@ -117,11 +120,14 @@ export class HboneServer {
   listen(): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(this.#opts.port ?? 0, this.#opts.host ?? '127.0.0.1', () => {
+      const done = (): void => {
         this.#server.off('error', reject);
         const a = this.#server.address() as AddressInfo;
         resolve({ address: a.address, port: a.port });
-      });
+      };
+      const fd = (this.#opts.listenSocket as { fd?: unknown } | undefined)?.fd;
+      if (typeof fd === 'number') this.#server.listen({ fd }, done);
+      else this.#server.listen(this.#opts.port ?? 0, this.#opts.host ?? '127.0.0.1', done);
     });
   }
 

@@ -21,13 +21,17 @@ export class InboundPlaintextListener {
   readonly #port: number;
   readonly #deps: InboundDeps;
   readonly #originalDestination: OriginalDestination;
+  readonly #listenFd: number | undefined;
 
   constructor(opts: {
     workloadIp: PodIp;
     port: number;
     deps: InboundDeps;
     originalDestination: OriginalDestination;
+    /** A listening fd made elsewhere (in-pod mode: inside the pod netns); else workloadIp:port. */
+    listenFd?: number;
   }) {
+    this.#listenFd = opts.listenFd;
     this.#ip = opts.workloadIp;
     this.#port = opts.port;
     this.#deps = opts.deps;
@@ -41,11 +45,13 @@ export class InboundPlaintextListener {
   listen(): Promise<{ address: string; port: number }> {
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(this.#port, this.#ip, () => {
+      const done = (): void => {
         this.#server.off('error', reject);
         const a = this.#server.address() as { address: string; port: number };
         resolve({ address: a.address, port: a.port });
-      });
+      };
+      if (this.#listenFd !== undefined) this.#server.listen({ fd: this.#listenFd }, done);
+      else this.#server.listen(this.#port, this.#ip, done);
     });
   }
 
@@ -93,7 +99,11 @@ export class InboundPlaintextListener {
     }
     let upstream: Socket;
     try {
-      upstream = await dialTcp(plan.dial, undefined, d.connectTimeoutMs);
+      if (d.dialApp) {
+        const r = await d.dialApp(plan.dial, source);
+        upstream = r.socket;
+        info.appSource = r.appSource;
+      } else upstream = await dialTcp(plan.dial, undefined, d.connectTimeoutMs);
     } catch (err) {
       d.telemetry
         .open(info)

@@ -10,6 +10,7 @@ import { dialTcp } from '@ambit/core/hbone/dial-tcp';
 import { resetDuplex } from '@ambit/core/hbone/pipe';
 import { HboneServer, type HboneRequestContext } from '@ambit/core/hbone/server';
 import type { TlsIdentity } from '@ambit/core/identity/tls-identity';
+import type { Socket } from 'node:net';
 import type { Logger } from '@ambit/core/log';
 import { formatHostPort, type IpAddr, type PodIp } from '@ambit/core/mesh/ip';
 import type { MeshSnapshot } from '../state/mesh-snapshot.ts';
@@ -34,6 +35,15 @@ export interface InboundDeps {
   log: Logger;
   /** Connect timeout to the app (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * Connects to the app (default dialTcp from ztunnel's own netns). In-pod mode: from inside the
+   * pod's netns, with the client's address when the kernel allows it (`appSource` says which).
+   */
+  dialApp?(
+    target: { host: string; port: number },
+    client: { host: string; port: number },
+    signal?: AbortSignal,
+  ): Promise<{ socket: Socket; appSource: 'client' | 'pod' }>;
 }
 
 /** One stream between authorize and onStreamEnd. */
@@ -59,6 +69,8 @@ export function createInboundHboneServer(opts: {
   workloadIp: PodIp;
   identity: TlsIdentity;
   deps: InboundDeps;
+  /** A listening fd made elsewhere (in-pod mode: inside the pod netns); else workloadIp:hbonePort. */
+  listenFd?: number;
 }): HboneServer {
   const { workloadIp, deps } = opts;
   const streams = new WeakMap<HboneRequestContext, StreamState>();
@@ -68,6 +80,7 @@ export function createInboundHboneServer(opts: {
     trustDomain: deps.trustDomain,
     host: workloadIp,
     port: deps.hbonePort,
+    ...(opts.listenFd !== undefined && { listenSocket: { fd: opts.listenFd } }),
 
     authorize(ctx) {
       const snapshot = deps.state();
@@ -97,7 +110,10 @@ export function createInboundHboneServer(opts: {
       if (!st) throw new HboneUpstreamError(`no plan for ${ctx.authority}`);
       const plan = st.plan;
       if (plan.kind === 'deny') throw new HboneUpstreamError(plan.reason);
-      const socket = await dialTcp(plan.dial, signal, deps.connectTimeoutMs);
+      const { socket, appSource } = deps.dialApp
+        ? await deps.dialApp(plan.dial, st.info.sourceAddress, signal)
+        : { socket: await dialTcp(plan.dial, signal, deps.connectTimeoutMs), appSource: undefined };
+      if (appSource) st.info.appSource = appSource;
       st.handle = deps.telemetry.open(st.info);
       st.remove = deps.registry.add({
         direction: 'inbound',

@@ -59,6 +59,8 @@ export interface OutboundRequest {
   client: { host: string; port: number };
   /** Where the application wants to go. */
   destination: { ip: IpAddr; port: number };
+  /** The source workload when the caller knows it (in-pod capture: the pod that accepted). */
+  source?: Workload;
 }
 
 export interface OutboundDeps {
@@ -72,6 +74,8 @@ export interface OutboundDeps {
   log: Logger;
   /** Plain TCP connect timeout (default 10 s). */
   connectTimeoutMs?: number;
+  /** Opens passthrough TCP (default dialTcp; in-pod: from inside the source pod's netns). */
+  dialTcp?: typeof dialTcp;
 }
 
 const PLAN_DENY: Record<OutboundDenyCode, { kind: OutboundFailureKind; flags: string }> = {
@@ -106,7 +110,7 @@ export class OutboundProxy {
     const snapshot = d.state();
     const clientIp = canonicalIp(req.client.host) ?? req.client.host;
     const dest = formatHostPort(req.destination.ip, req.destination.port);
-    const source = this.sourceFor(snapshot, clientIp);
+    const source = req.source ?? this.sourceFor(snapshot, clientIp);
     if (source === undefined) {
       const owner = snapshot.workloadsByIp.get(clientIp as PodIp);
       const reason =
@@ -178,7 +182,7 @@ export class OutboundProxy {
       if (verified !== undefined) info.destinationPrincipal = verified;
     } else {
       try {
-        upstream = await dialTcp(plan.destination, undefined, d.connectTimeoutMs);
+        upstream = await (d.dialTcp ?? dialTcp)(plan.destination, undefined, d.connectTimeoutMs);
       } catch (err) {
         return this.#failed(info, tcpFailure(err as Error, dest));
       }

@@ -43,6 +43,8 @@ export type AccessLogFields = {
   'dst.workload'?: string;
   'dst.namespace'?: string;
   'dst.identity'?: string;
+  /** In-pod inbound: whose address the app saw as the source ('client' or 'pod'). */
+  'app.src'?: 'client' | 'pod';
   bytes_sent: number;
   bytes_received: number;
   duration_ms: number;
@@ -91,6 +93,7 @@ export function accessLogFields(rec: AccessLogRecord): AccessLogFields {
     f['dst.namespace'] = i.destination.namespace;
   }
   if (i.destinationPrincipal) f['dst.identity'] = i.destinationPrincipal;
+  if (i.appSource) f['app.src'] = i.appSource;
   if (rec.error !== undefined) f.error = rec.error;
   return f;
 }

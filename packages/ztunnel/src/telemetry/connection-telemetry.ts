@@ -27,6 +27,11 @@ export interface ConnectionInfo {
   destinationAddress: { host: string; port: number };
   connectionSecurityPolicy: 'mutual_tls' | 'none';
   protocol: 'HBONE' | 'TCP';
+  /**
+   * In-pod inbound: the source address the app saw — the client's own ('client', IP_TRANSPARENT)
+   * or the pod's ('pod', when the kernel or the pod's routing does not allow the client's).
+   */
+  appSource?: 'client' | 'pod';
 }
 
 export interface ConnectionHandle {

@@ -314,3 +314,8 @@ export class CniAgentConfigError extends MeshError {
 export class ConfigPublishError extends MeshError {
   readonly code = 'AMBIT_CONFIG_PUBLISH';
 }
+
+/** ztunnel in-pod mode: a pod handed over by the node agent cannot be captured (netns unusable, a capture port in use inside it, no certificate for its identity). The handoff is NACKed with this reason. */
+export class InpodCaptureError extends MeshError {
+  readonly code = 'AMBIT_INPOD_CAPTURE';
+}

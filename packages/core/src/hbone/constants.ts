@@ -18,6 +18,13 @@ export const SERVER_MAX_CONCURRENT_STREAMS = 1000;
  * default (10 MB) is below one full connection window, so raise it. */
 export const MAX_SESSION_MEMORY_MB = 64;
 
+/** Incoming RST_STREAMs a server session absorbs before GOAWAY (nghttp2's rapid-reset limit, a
+ * token bucket: this burst, refilled at STREAM_RESET_RATE per second). nghttp2's default (1000,
+ * 33/s) suits an open HTTP server; an HBONE peer is an authenticated mesh node whose RST_STREAMs
+ * relay its applications' TCP resets, and one GOAWAY drops every connection on the session. */
+export const STREAM_RESET_BURST = 10_000;
+export const STREAM_RESET_RATE = 1_000;
+
 /** Streams per pooled client session before the pool opens another. */
 export const DEFAULT_MAX_STREAMS_PER_SESSION = 100;
 

@@ -41,6 +41,20 @@ export function resetDuplex(d: Duplex, error?: Error): void {
 }
 
 /**
+ * Lets go of a side whose both directions ended cleanly. An HTTP/2 stream is left to close by
+ * itself: our END_STREAM may still be queued in nghttp2 (`end()` reports 'finish' before the frame
+ * is on the wire), and `destroy()` would add RST_STREAM(NO_ERROR) after it. That reset is not only
+ * noise: a server counts every RST_STREAM it receives against its rapid-reset limit (nghttp2: a
+ * burst of 1000, then 33/s) and kills the whole session with GOAWAY past it — with every other
+ * connection on it. Node closes and destroys the stream once both END_STREAMs are exchanged.
+ * Anything else (a TCP socket that has sent and received FIN) is destroyed.
+ */
+function releaseClean(d: Duplex): void {
+  if (d.destroyed || isH2Stream(d)) return;
+  d.destroy();
+}
+
+/**
  * Pipes two Duplexes both ways.
  * - Backpressure: a side is paused while the other's write buffer is above its high-water mark, so
  *   at most one high-water mark (plus the HTTP/2 window, for a stream) is buffered per direction.
@@ -48,6 +62,7 @@ export function resetDuplex(d: Duplex, error?: Error): void {
  *   direction keeps flowing.
  * - Reset: an error, or a close before both directions finished, resets the other side
  *   (resetDuplex) and resolves with `error`. Never rejects; never leaves an 'error' unhandled.
+ * - Clean end: nothing is reset; HTTP/2 streams close by themselves (releaseClean).
  * Resolves once both directions are done or the pair was torn down.
  */
 export function pipeBidirectional(a: Duplex, b: Duplex): Promise<PipeResult> {
@@ -64,9 +79,9 @@ export function pipeBidirectional(a: Duplex, b: Duplex): Promise<PipeResult> {
         resetDuplex(a, error);
         resetDuplex(b, error);
       } else {
-        // Both directions ended cleanly: release whatever is left (normally already closed).
-        if (!a.destroyed) a.destroy();
-        if (!b.destroyed) b.destroy();
+        // Both directions ended cleanly: release what is left, gently (releaseClean).
+        releaseClean(a);
+        releaseClean(b);
       }
       resolve(result);
     };

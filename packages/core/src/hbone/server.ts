@@ -23,6 +23,8 @@ import {
   MAX_FRAME_BYTES,
   MAX_SESSION_MEMORY_MB,
   SERVER_MAX_CONCURRENT_STREAMS,
+  STREAM_RESET_BURST,
+  STREAM_RESET_RATE,
   STREAM_WINDOW_BYTES,
 } from './constants.ts';
 import { pipeBidirectional } from './pipe.ts';
@@ -95,6 +97,8 @@ export class HboneServer {
       allowHTTP1: false,
       handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      streamResetBurst: STREAM_RESET_BURST,
+      streamResetRate: STREAM_RESET_RATE,
       settings: {
         initialWindowSize: STREAM_WINDOW_BYTES,
         maxFrameSize: MAX_FRAME_BYTES,

@@ -4,8 +4,10 @@
 // close used to end with RST_STREAM(NO_ERROR) from both ends; the server's rapid-reset limit —
 // nghttp2's 1000-burst token bucket — then killed the session with GOAWAY, taking every live
 // connection with it.)
+import { constants as h2, createSecureServer, type ServerHttp2Stream } from 'node:http2';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dialTcp } from './dial-tcp.ts';
 import { pipeBidirectional, resetDuplex, type PipeResult } from './pipe.ts';
 import { HbonePool } from './pool.ts';
 import type { HboneStreamResult } from './server.ts';
@@ -18,6 +20,7 @@ import {
   until,
   type Fixture,
 } from './test-fixtures.ts';
+import { serverTlsOptions } from './tls-config.ts';
 
 let f: Fixture;
 beforeEach(async () => {
@@ -29,11 +32,48 @@ afterEach(() => closeAll(f));
 const CONNECTIONS = 1200;
 const CONCURRENCY = 32;
 
-/** The client half of a tunnel pair: accepts plain TCP and tunnels each connection. */
-async function startTunnel(onServerStreamEnd: (r: HboneStreamResult) => void, port: number) {
-  const { port: hbonePort } = await startHboneServer(f, {
-    onStreamEnd: (_ctx, r) => onServerStreamEnd(r),
+/**
+ * A bare HTTP/2 CONNECT server with Node's stock settings — nghttp2's default rapid-reset limit
+ * (a burst of 1000 RST_STREAMs, then 33/s) — standing for any HBONE peer that keeps it.
+ */
+async function startStockServer(): Promise<number> {
+  const server = createSecureServer({
+    ...serverTlsOptions(f.server),
+    settings: { maxConcurrentStreams: 1000 },
   });
+  server.on('stream', (stream: ServerHttp2Stream, headers) => {
+    stream.on('error', () => {});
+    const [host, port] = String(headers[h2.HTTP2_HEADER_AUTHORITY]).split(':');
+    dialTcp({ host: host ?? '', port: Number(port) }).then(
+      (upstream) => {
+        if (stream.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
+        void pipeBidirectional(stream, upstream);
+      },
+      () => stream.close(h2.NGHTTP2_REFUSED_STREAM),
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  f.cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  const addr = server.address();
+  return typeof addr === 'object' && addr ? addr.port : 0;
+}
+
+/** The client half of a tunnel pair: accepts plain TCP and tunnels each connection to `hbonePort`
+ * (default: a fresh HboneServer). */
+async function startTunnel(
+  onServerStreamEnd: (r: HboneStreamResult) => void,
+  port: number,
+  hbonePort?: number,
+) {
+  hbonePort ??= (
+    await startHboneServer(f, {
+      onStreamEnd: (_ctx, r) => onServerStreamEnd(r),
+    })
+  ).port;
   const pool = new HbonePool();
   const clientSide: PipeResult[] = [];
   const listener = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
@@ -122,6 +162,22 @@ describe('short connections through an HBONE tunnel', () => {
     answers.forEach((a, i) => expect(a).toBe(`answer to request ${i}`));
     await until(() => server.length === CONNECTIONS && t.clientSide.length === CONNECTIONS);
     expect(server.filter((r) => r.error).map((r) => r.error?.message)).toEqual([]);
+    expect(t.clientSide.filter((r) => r.error).map((r) => r.error?.message)).toEqual([]);
+    expect(t.pool.stats().sessions).toBe(1);
+  });
+
+  it('a clean close sends no RST_STREAM: a server with the stock reset limit keeps the session', async () => {
+    const backend = await startBackend(f, (s) => {
+      s.once('data', (req: Buffer) => s.end(`answer to ${req.toString()}`));
+    });
+    const t = await startTunnel(() => {}, backend.port, await startStockServer());
+
+    const answers = await runMany(CONNECTIONS, (i) =>
+      exchange(t.port, (s) => s.write(`request ${i}`)),
+    );
+
+    answers.forEach((a, i) => expect(a).toBe(`answer to request ${i}`));
+    await until(() => t.clientSide.length === CONNECTIONS);
     expect(t.clientSide.filter((r) => r.error).map((r) => r.error?.message)).toEqual([]);
     expect(t.pool.stats().sessions).toBe(1);
   });

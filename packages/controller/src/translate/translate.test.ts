@@ -82,7 +82,10 @@ function stripAbsent(expected: unknown, actual: unknown, at: string): unknown {
     return expected.map((e, i) => stripAbsent(e, a[i], `${at}[${i}]`));
   }
   if (typeof expected !== 'object' || expected === null) return expected;
-  const act = (typeof actual === 'object' && actual !== null ? actual : {}) as Record<string, unknown>;
+  const act = (typeof actual === 'object' && actual !== null ? actual : {}) as Record<
+    string,
+    unknown
+  >;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(expected)) {
     if (k === '$absent') {
@@ -111,7 +114,10 @@ function check(t: Translation, exp: Record<string, unknown>): void {
     const got = t.statuses.find(
       (s) => s.kind === want.kind && s.namespace === want.namespace && s.name === want.name,
     );
-    expect(got, `status of ${String(want.kind)} ${String(want.namespace)}/${String(want.name)}`).toBeDefined();
+    expect(
+      got,
+      `status of ${String(want.kind)} ${String(want.namespace)}/${String(want.name)}`,
+    ).toBeDefined();
     expect(got).toMatchObject(want);
     expect(got?.conditions).toHaveLength((want.conditions as unknown[]).length);
   }
@@ -129,7 +135,9 @@ function check(t: Translation, exp: Record<string, unknown>): void {
 }
 
 const dir = join(import.meta.dirname, 'testdata');
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 it('has at least 30 fixture cases', () => {
   const n = files.reduce(

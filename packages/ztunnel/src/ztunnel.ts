@@ -2,6 +2,9 @@
 // (local development CA or the controller's CA) → per local workload an HBONE listener on
 // <workload ip>:15008 with that workload's identity and a plaintext listener on <ip>:15006 →
 // the explicit-mode SOCKS5/HTTP CONNECT listener → telemetry and admin endpoints → drain.
+// In-pod mode (--inpod-socket): no per-IP listeners in ztunnel's own netns; the CNI node agent
+// hands captured pods over the in-pod socket and each gets 15001/15006/15008 inside its own netns
+// (inpod/inpod-manager.ts).
 // Listeners follow the config: workloads that arrive get theirs, workloads that leave lose theirs
 // (and their certificates are forgotten); every config change re-checks live connections.
 
@@ -15,19 +18,22 @@ import type { TlsIdentity } from '@ambit/core/identity/tls-identity';
 import type { Logger, LogSink } from '@ambit/core/log';
 import type { PodIp } from '@ambit/core/mesh/ip';
 import { workloadIdentity } from '@ambit/core/mesh/types';
-import { readFile } from 'node:fs/promises';
+import { InpodServer } from '@ambit/core/inpod/server';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { startAdminServer } from './admin/admin-server.ts';
 import type { HttpEndpoint } from './admin/http-endpoint.ts';
 import { startMetricsServer } from './admin/metrics-server.ts';
 import { startReadinessServer, ztunnelReadiness } from './admin/readiness-server.ts';
 import type { HostPort, ZtunnelConfig } from './config.ts';
 import { Drain, type DrainResult } from './drain.ts';
+import { InpodManager } from './inpod/inpod-manager.ts';
 import { ConnectionRegistry } from './proxy/connection-registry.ts';
 import { ExplicitListener } from './proxy/explicit-listener.ts';
 import { createInboundHboneServer, type InboundDeps } from './proxy/inbound.ts';
 import { InboundPlaintextListener } from './proxy/inbound-plaintext.ts';
 import { serviceTargetPort, type OriginalDestination } from './proxy/original-destination.ts';
-import { OutboundProxy } from './proxy/outbound.ts';
+import { OutboundProxy, type OutboundDeps } from './proxy/outbound.ts';
 import type { MeshSnapshot } from './state/mesh-snapshot.ts';
 import { MeshState } from './state/mesh-state.ts';
 import { startConfigSource, type StartedConfigSource } from './state/start-config-source.ts';
@@ -94,6 +100,7 @@ export class Ztunnel {
   #stopping = false;
   #addresses: ZtunnelAddresses | undefined;
   #shutdown: Promise<DrainResult> | undefined;
+  #inpod: { manager: InpodManager; server: InpodServer } | undefined;
 
   private constructor(opts: ZtunnelOptions) {
     this.#opts = opts;
@@ -126,6 +133,11 @@ export class Ztunnel {
     return this.#certs;
   }
 
+  /** In-pod mode: the captured pods and their listeners; undefined in explicit mode. */
+  get inpod(): InpodManager | undefined {
+    return this.#inpod?.manager;
+  }
+
   /** The IPs of local workloads whose listeners are up. */
   get listeningWorkloads(): readonly PodIp[] {
     return [...this.#listeners.keys()];
@@ -152,8 +164,8 @@ export class Ztunnel {
       config: c.source,
       nodeName: c.nodeName,
       state: this.state,
-      controllerRootsFile: this.#opts.rootsFile ?? DEFAULT_ROOTS_FILE,
-      ...(this.#opts.controllerServerId && { controllerServerId: this.#opts.controllerServerId }),
+      controllerRootsFile: this.#rootsFile(),
+      ...(this.#controllerServerId() && { controllerServerId: this.#controllerServerId() }),
       onError: (err) => this.log.warn('config update refused; the last good config stays', { err }),
       onReload: () =>
         this.log.info('config applied', { generation: this.state.current.generation }),
@@ -172,7 +184,8 @@ export class Ztunnel {
     }
 
     const deps = this.#inboundDeps(telemetry);
-    const outbound = new OutboundProxy({ ...deps, certs: this.#certs, pool: this.pool });
+    const outboundDeps = { ...deps, certs: this.#certs };
+    const outbound = new OutboundProxy({ ...outboundDeps, pool: this.pool });
     this.#inbound = deps;
     let socks5: HostPort | undefined;
     if (c.listen.socks5) {
@@ -184,10 +197,15 @@ export class Ztunnel {
       socks5 = { host: a.address, port: a.port };
       this.drain.onStopAccepting(() => void explicit.close());
     }
+    if (c.inpodSocket) await this.#startInpod(c.inpodSocket, deps, outboundDeps);
     await this.#reconcile();
 
     this.metrics.setProviders({
-      hbonePool: () => this.pool.stats(),
+      hbonePool: () => {
+        const own = this.pool.stats();
+        const pods = this.#inpod?.manager.poolStats() ?? { sessions: 0, streams: 0 };
+        return { sessions: own.sessions + pods.sessions, streams: own.streams + pods.streams };
+      },
       certificates: () => this.#heldCertificates(),
       config: () => {
         const s = this.#source?.status();
@@ -242,6 +260,7 @@ export class Ztunnel {
       source: this.#source.status().location,
       workloads: this.listeningWorkloads,
       socks5: socks5 && `${socks5.host}:${socks5.port}`,
+      inpodSocket: c.inpodSocket,
       admin: `${admin.address}:${admin.port}`,
       metrics: `${metrics.address}:${metrics.port}`,
       readiness: `${readiness.address}:${readiness.port}`,
@@ -249,6 +268,38 @@ export class Ztunnel {
   }
 
   #inbound: InboundDeps | undefined;
+
+  /** In-pod mode: the handoff socket for the node agent and the captured pods behind it. */
+  async #startInpod(
+    socketPath: string,
+    inbound: InboundDeps,
+    outbound: Omit<OutboundDeps, 'pool' | 'dialTcp'>,
+  ): Promise<void> {
+    const certs = this.certs;
+    const manager = new InpodManager({
+      state: () => this.state.current,
+      certs,
+      inbound,
+      outbound,
+      log: this.log.child({ scope: 'inpod' }),
+    });
+    await mkdir(dirname(socketPath), { recursive: true });
+    const server = new InpodServer({
+      socketPath,
+      handlers: manager,
+      onError: (err) => this.log.warn('in-pod handoff', { err }),
+    });
+    await server.listen();
+    this.#inpod = { manager, server };
+  }
+
+  #rootsFile(): string {
+    return this.#opts.rootsFile ?? this.config.rootsFile ?? DEFAULT_ROOTS_FILE;
+  }
+
+  #controllerServerId(): SpiffeId | undefined {
+    return this.#opts.controllerServerId ?? this.config.controllerServerId;
+  }
 
   #inboundDeps(telemetry: ReturnType<typeof createConnectionTelemetry>): InboundDeps {
     return {
@@ -272,13 +323,13 @@ export class Ztunnel {
       });
       return local.issue;
     }
-    const rootsFile = this.#opts.rootsFile ?? DEFAULT_ROOTS_FILE;
+    const serverId = this.#controllerServerId();
     const client = new CaClient({
       host: ca.address.host,
       port: ca.address.port,
-      rootsPem: await readFile(rootsFile, 'utf8'),
+      rootsPem: await readFile(this.#rootsFile(), 'utf8'),
       token: { file: ca.tokenPath },
-      ...(this.#opts.controllerServerId && { serverId: this.#opts.controllerServerId }),
+      ...(serverId && { serverId }),
     });
     return client.issuer;
   }
@@ -310,6 +361,7 @@ export class Ztunnel {
       });
     }
     void this.#reconcile();
+    void this.#inpod?.manager.stateChanged();
   }
 
   /** Re-reads the config source now; resolves once listeners follow the result. */
@@ -344,6 +396,21 @@ export class Ztunnel {
       void l.plaintext?.close();
     }
     let retry = false;
+    if (this.#inpod) {
+      // In-pod mode: listeners live in the pods' netns (InpodManager); here only certificates
+      // are kept warm, for local workloads and for captured pods.
+      const ids = new Set([...desired.values(), ...this.#inpod.manager.identities()]);
+      for (const id of ids) {
+        await this.#certs.get(id).catch((err: unknown) => {
+          this.log.error('no certificate for a local identity', { identity: id, err });
+          retry = true;
+        });
+      }
+      for (const snap of this.#certs.snapshot()) {
+        if (!ids.has(snap.id)) this.#certs.forget(snap.id);
+      }
+      desired.clear();
+    }
     for (const [ip, identity] of desired) {
       if (this.#listeners.has(ip)) continue;
       let cert: TlsIdentity;
@@ -400,7 +467,7 @@ export class Ztunnel {
     // Identities no local workload uses any more: drop their certificates and renewals.
     const wanted = new Set(desired.values());
     for (const snap of this.#certs.snapshot()) {
-      if (!wanted.has(snap.id)) this.#certs.forget(snap.id);
+      if (!this.#inpod && !wanted.has(snap.id)) this.#certs.forget(snap.id);
     }
     clearTimeout(this.#retryTimer);
     if (retry) {
@@ -413,6 +480,7 @@ export class Ztunnel {
     for (const l of this.#listeners.values()) {
       if (l.identity === id) l.hbone.updateIdentity(identity);
     }
+    this.#inpod?.manager.rotated(id, identity);
     this.log.debug('certificate rotated', {
       identity: id,
       notAfter: identity.notAfter.toISOString(),
@@ -432,6 +500,13 @@ export class Ztunnel {
     this.#stopping = true;
     clearTimeout(this.#retryTimer);
     await this.#reconciling;
+    const inpod = this.#inpod;
+    if (inpod) {
+      this.drain.onStopAccepting(() => {
+        void inpod.server.close();
+        void inpod.manager.close(deadlineMs);
+      });
+    }
     for (const l of this.#listeners.values()) {
       this.drain.onStopAccepting(() => {
         void l.hbone.close({ graceMs: deadlineMs });
@@ -442,6 +517,7 @@ export class Ztunnel {
     await this.#source?.source.close();
     await Promise.allSettled([
       this.pool.close(),
+      inpod?.manager.close(0),
       ...[...this.#listeners.values()].map((l) => l.hbone.close({ graceMs: 0 })),
       ...this.#endpoints.map((e) => e.close()),
     ]);

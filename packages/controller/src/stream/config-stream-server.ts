@@ -61,6 +61,8 @@ export interface ConfigStreamServerOptions {
   subscribeTimeoutMs?: number;
   /** Longest client line accepted (client lines are small). Default 1 Mi characters. */
   maxClientLineChars?: number;
+  /** Called after every ACK (benchmarks, tests): which subscriber now runs which version. */
+  onAck?: (ack: { subscriber: number; type: ResourceType; version: number }) => void;
   now?: () => number;
 }
 
@@ -230,6 +232,10 @@ export class ConfigStreamServer {
       log,
       ...(this.#metrics && { metrics: this.#metrics }),
       now: this.#now,
+      ...(this.#o.onAck && {
+        onAck: (type: ResourceType, version: number) =>
+          this.#o.onAck?.({ subscriber: id, type, version }),
+      }),
       sink: {
         write: (line) => {
           if (stream.destroyed || stream.closed) return;

@@ -84,6 +84,8 @@ export interface SubscriberOptions {
   sink: SubscriberSink;
   log: Logger;
   metrics?: StreamMetrics;
+  /** Called after every ACK, with the store version now in force at the subscriber. */
+  onAck?: (type: ResourceType, version: number) => void;
   now?: () => number;
 }
 
@@ -97,6 +99,7 @@ export class Subscriber {
   readonly #scope: ScopePredicate;
   readonly #log: Logger;
   readonly #metrics: StreamMetrics | undefined;
+  readonly #onAck: SubscriberOptions['onAck'];
   readonly #now: () => number;
   readonly #types = new Map<ResourceType, TypeSession>();
   readonly #noncePrefix = randomBytes(6).toString('hex');
@@ -112,6 +115,7 @@ export class Subscriber {
     this.#scope = scopeFor(o.identity);
     this.#log = o.log;
     this.#metrics = o.metrics;
+    this.#onAck = o.onAck;
     this.#now = o.now ?? Date.now;
     this.connectedAt = this.#now();
     for (const type of new Set(o.subscribe.types)) {
@@ -185,6 +189,7 @@ export class Subscriber {
         }
       }
       this.#log.debug('config ACKed', { type: msg.type, version: msg.version, mode });
+      this.#onAck?.(msg.type, f.version);
     } else {
       s.refusedAt = f.version;
       s.nacks++;

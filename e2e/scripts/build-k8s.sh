@@ -4,8 +4,9 @@
 # Versions come from the wrapper modules in e2e/k8s-build/*/go.mod (the only committed inputs).
 # Each component is built once; a later run finds it and does nothing. Prints the bin directories.
 #
-#   build-k8s.sh [component...]   components: kubernetes etcd helm coredns containerd gateway-api
-#                                 (default: all)
+#   build-k8s.sh [component...]          components: kubernetes etcd helm coredns containerd
+#                                        gateway-api (default: all)
+#   build-k8s.sh --where [component...]  print the directories only, build nothing
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,8 +24,9 @@ log() { echo "[build-k8s] $*" >&2; }
 # version <wrapper dir> <module>: the version the wrapper pins.
 version() { (cd "$mods/$1" && go list -m -f '{{.Version}}' "$2"); }
 
-# done_or_build <dir> <binary...>: true when every binary already exists.
+# have <dir> <binary...>: true when every binary already exists (or when only locating).
 have() {
+  [ -n "$where" ] && return 0
   local dir=$1
   shift
   for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
@@ -140,6 +142,18 @@ build_gateway-api() {
   fi
   echo "$out"
 }
+
+where=
+if [ "${1:-}" = --where ]; then
+  where=1
+  shift
+fi
+# One build at a time on this machine (a second caller waits, then finds the binaries).
+mkdir -p "$cache"
+if [ -z "$where" ]; then
+  exec 9> "$cache/.build.lock"
+  flock 9
+fi
 
 components=("$@")
 [ "${#components[@]}" -gt 0 ] || components=(etcd kubernetes coredns containerd helm gateway-api)

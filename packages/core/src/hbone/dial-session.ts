@@ -14,9 +14,11 @@ import {
 
 export interface DialSessionRequest {
   address: { host: string; port: number };
+  /** Bind the TCP socket to this local (source workload) address. */
+  sourceAddress?: string;
   secureContext: SecureContext;
   expectedPeers: readonly SpiffeId[];
-  createSocket(address: { host: string; port: number }): Socket;
+  createSocket(address: { host: string; port: number }, source: { sourceAddress?: string }): Socket;
   timeoutMs: number;
   /** Streams we assume the server allows until its SETTINGS say otherwise. */
   assumedMaxStreams: number;
@@ -41,7 +43,10 @@ const where = (a: { host: string; port: number }): string => `${a.host}:${a.port
  */
 export function dialSession(req: DialSessionRequest): Promise<DialedSession> {
   return new Promise<DialedSession>((resolve, reject) => {
-    const raw = req.createSocket(req.address);
+    const raw = req.createSocket(
+      req.address,
+      req.sourceAddress === undefined ? {} : { sourceAddress: req.sourceAddress },
+    );
     raw.setNoDelay(true);
     const tls: TLSSocket = tlsConnect({
       socket: raw,

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
@@ -165,6 +166,42 @@ describe('HBONE pool', () => {
     relay.freeze();
     await new Promise((r) => stream.once('close', r));
     await until(() => p.stats().sessions === 0);
+  });
+
+  it('keeps one set of sessions per source address, bound to it: the server sees the source IP', async () => {
+    const remotes: string[] = [];
+    const { req } = await setup({
+      authorize: (ctx) => {
+        remotes.push(ctx.remote.address);
+        return Promise.resolve(true);
+      },
+    });
+    const p = pool();
+    const a1 = await p.connect(req({ sourceAddress: '127.0.0.2' }));
+    const b = await p.connect(req({ sourceAddress: '127.0.0.3' }));
+    const a2 = await p.connect(req({ sourceAddress: '127.0.0.2' }));
+    expect(p.stats()).toEqual({ sessions: 2, streams: 3 });
+    expect(remotes).toEqual(['127.0.0.2', '127.0.0.3', '127.0.0.2']);
+    expect(await echo(a1, 'a1')).toBe('a1');
+    expect(await echo(b, 'b')).toBe('b');
+    expect(await echo(a2, 'a2')).toBe('a2');
+    // No source address: a session of its own, from the default local address.
+    expect(await echo(await p.connect(req()), 'none')).toBe('none');
+    expect(p.stats().sessions).toBe(3);
+    expect(remotes[3]).toBe('127.0.0.1');
+  });
+
+  it('hands the source address to a custom createSocket', async () => {
+    const { req } = await setup();
+    const seen: { sourceAddress?: string }[] = [];
+    const p = pool({
+      createSocket: (a, source) => {
+        seen.push(source);
+        return connect({ host: a.host, port: a.port, localAddress: source.sourceAddress });
+      },
+    });
+    expect(await echo(await p.connect(req({ sourceAddress: '127.0.0.4' })), 'x')).toBe('x');
+    expect(seen).toEqual([{ sourceAddress: '127.0.0.4' }]);
   });
 
   it('moves new streams to a new session when the source certificate rotates', async () => {

@@ -6,6 +6,7 @@ import { HboneConnectError } from '../errors.ts';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import type { TlsIdentity } from '../identity/tls-identity.ts';
 import { HboneClientSession, retryableErrors } from './client-session.ts';
+import type { DialSessionRequest } from './dial-session.ts';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -24,6 +25,12 @@ export interface HboneDialRequest {
   expectedPeers: readonly SpiffeId[];
   headers?: { forwarded?: string; baggage?: string; traceparent?: string };
   signal?: AbortSignal;
+  /**
+   * The workload IP the connection comes from. When set, it is part of the pool key (sessions are
+   * never shared between source addresses) and the session's TCP socket is bound to it
+   * (`localAddress`), so the server's TCP peer address is the source workload's IP.
+   */
+  sourceAddress?: string;
 }
 
 export interface HbonePoolOptions {
@@ -35,8 +42,15 @@ export interface HbonePoolOptions {
   connectTimeoutMs?: number;
   /** H2 PING period; default 30 s, 0 disables. */
   pingIntervalMs?: number;
-  /** Creates the TCP socket of a new session (later: inside a pod netns, with SO_MARK). */
-  createSocket?(address: { host: string; port: number }): Socket;
+  /**
+   * Creates the TCP socket of a new session (in-pod mode: inside the source pod's netns, with
+   * SO_MARK). `source.sourceAddress` is the request's sourceAddress: bind to it when set.
+   * Default: net.connect with `localAddress: sourceAddress`.
+   */
+  createSocket?(
+    address: { host: string; port: number },
+    source: { sourceAddress?: string },
+  ): Socket;
 }
 
 /** What the client verified about the server of an open tunnel. */
@@ -70,12 +84,21 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-const defaultCreateSocket = (a: { host: string; port: number }): Socket =>
-  netConnect({ host: a.host, port: a.port, noDelay: true });
+const defaultCreateSocket = (
+  a: { host: string; port: number },
+  source: { sourceAddress?: string },
+): Socket =>
+  netConnect({
+    host: a.host,
+    port: a.port,
+    noDelay: true,
+    ...(source.sourceAddress === undefined ? {} : { localAddress: source.sourceAddress }),
+  });
 
 /**
  * Outbound HBONE: one CONNECT stream per tunneled connection, multiplexed on pooled HTTP/2
- * sessions keyed by (source identity, destination address, expected destination identities).
+ * sessions keyed by (source identity, source address when given, destination address, expected
+ * destination identities).
  * - A session takes at most `maxStreamsPerSession` streams (and never more than the server's
  *   SETTINGS_MAX_CONCURRENT_STREAMS); then the pool opens another.
  * - Sessions idle for `idleSessionTimeoutMs` are closed; broken ones (error, GOAWAY, failed PING,
@@ -89,7 +112,7 @@ export class HbonePool {
   readonly #idleMs: number;
   readonly #connectTimeoutMs: number;
   readonly #pingMs: number;
-  readonly #createSocket: (a: { host: string; port: number }) => Socket;
+  readonly #createSocket: DialSessionRequest['createSocket'];
   readonly #byKey = new Map<string, HboneClientSession[]>();
   readonly #all = new Set<HboneClientSession>();
   readonly #contexts = new WeakMap<TlsIdentity, SecureContext>();
@@ -101,7 +124,8 @@ export class HbonePool {
     this.#idleMs = opts.idleSessionTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#pingMs = opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS;
-    this.#createSocket = (a) => (opts.createSocket ? opts.createSocket(a) : defaultCreateSocket(a));
+    this.#createSocket = (a, src) =>
+      opts.createSocket ? opts.createSocket(a, src) : defaultCreateSocket(a, src);
   }
 
   /**
@@ -111,7 +135,12 @@ export class HbonePool {
    * AMBIT_HBONE_PEER_IDENTITY, AMBIT_HBONE_CONNECT, AMBIT_HBONE_PROTOCOL.
    */
   async connect(req: HboneDialRequest): Promise<Duplex> {
-    const key = `${req.source.id}\n${req.address.host}:${req.address.port}\n${req.expectedPeers.join(',')}`;
+    const key = [
+      req.source.id,
+      req.sourceAddress ?? '',
+      `${req.address.host}:${req.address.port}`,
+      req.expectedPeers.join(','),
+    ].join('\n');
     for (let attempt = 0; ; attempt++) {
       if (this.#closed) throw new HboneConnectError('HBONE pool is closed');
       if (req.signal?.aborted) {
@@ -210,6 +239,7 @@ export class HbonePool {
       key,
       {
         address: req.address,
+        ...(req.sourceAddress === undefined ? {} : { sourceAddress: req.sourceAddress }),
         secureContext: this.#secureContext(req.source),
         expectedPeers: req.expectedPeers,
         createSocket: this.#createSocket,

@@ -147,7 +147,11 @@ export class ConfigStreamServer {
     // Lines may arrive while the token is checked: keep them until the verdict.
     const splitter = new LineSplitter(this.#o.maxClientLineChars ?? 1024 * 1024);
     const early: string[] = [];
-    let onLines: (lines: string[]) => void = (lines) => early.push(...lines);
+    let onLines: (lines: string[]) => void = (lines) => {
+      early.push(...lines);
+      // A client has nothing to say but its subscribe before it is answered.
+      if (early.length > 8) onBroken('too many messages before the subscribe was answered');
+    };
     const refuse = (status: number, why: string) => {
       clearTimeout(timer);
       onLines = () => {};

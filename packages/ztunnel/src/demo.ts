@@ -1,5 +1,5 @@
-// `make demo`: the mesh on one machine, without root. A local CA; two ztunnels ("node-a",
-// "node-b") as child processes running main.ts on one generated config file; four workloads with
+// `make demo`: the mesh on one machine, without root (as root, demo-inpod.ts: real capture). A
+// local CA; two ztunnels ("node-a", "node-b") as child processes running main.ts on one generated config file; four workloads with
 // their own identities and 127.x addresses — sleep and hello on node-a, echo-1 and echo-2 (one
 // service, two endpoints) on node-b; traffic through node-a's SOCKS5 port; one L4 policy that
 // denies hello → echo. Prints what each server's ztunnel saw, the refusal, the load spread and a
@@ -310,7 +310,31 @@ async function main(): Promise<void> {
   );
 }
 
-main().then(
+/**
+ * As root, the demo runs with real capture (demo-inpod.ts) when the tools it needs are there;
+ * `--explicit`, or anything missing, keeps the explicit mode above.
+ */
+async function chooseMode(): Promise<void> {
+  if (process.getuid?.() !== 0 || process.argv.includes('--explicit')) return main();
+  const { existsSync } = await import('node:fs');
+  const { spawnSync } = await import('node:child_process');
+  const missing = [
+    ...['/usr/lib/cni/bridge', '/usr/lib/cni/host-local', '/usr/lib/cni/loopback'].filter(
+      (f) => !existsSync(f),
+    ),
+    ...['nft', 'nsenter', 'ip'].filter((t) => spawnSync('which', [t]).status !== 0),
+  ];
+  if (missing.length > 0) {
+    console.log(
+      `running as root, but ${missing.join(', ')} missing (scripts/install-test-deps.sh installs them): explicit mode`,
+    );
+    return main();
+  }
+  const { runInpodDemo } = await import('./demo-inpod.ts');
+  return runInpodDemo();
+}
+
+chooseMode().then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(`demo failed: ${(err as Error).stack ?? String(err)}`);

@@ -44,6 +44,16 @@ export interface ClusterPod extends TestPod {
   node: number;
   serviceAccount: string;
   ip: string;
+  /** Its workload labels in the mesh file (default `{ app: <name> }`). */
+  labels: Record<string, string>;
+}
+
+export interface ClusterOptions {
+  nodes: number;
+  ambient: string[];
+  plain: string[];
+  /** The mesh file's `mesh:` section (YAML flow map), e.g. `{ mtls: PERMISSIVE }`. */
+  mesh?: string;
 }
 
 const AMBIENT = { 'ambit.dev/dataplane-mode': 'ambient' };
@@ -58,35 +68,37 @@ export class InpodCluster {
   readonly pods: ClusterPod[] = [];
   #podSpecs: object[] = [];
   readonly #linkIf = `zl${Math.random().toString(36).slice(2, 8)}`;
+  /** Every CniNode made, even one whose agent or ztunnel did not start (for cleanup). */
+  readonly #cniNodes: CniNode[] = [];
 
   /** `ambient`: namespaces with the ambient label; `plain`: without. */
-  static async create(opts: {
-    nodes: number;
-    ambient: string[];
-    plain: string[];
-    /** The mesh file's `mesh:` section (YAML flow map), e.g. `{ mtls: PERMISSIVE }`. */
-    mesh?: string;
-  }): Promise<InpodCluster> {
+  static async create(opts: ClusterOptions): Promise<InpodCluster> {
     const c = new InpodCluster();
-    try {
-      c.namespaces = [
-        ...opts.ambient.map((name) => ({ name, labels: AMBIENT })),
-        ...opts.plain.map((name) => ({ name, labels: {} })),
-      ];
-      c.#meshSection = opts.mesh ?? '{ trustDomain: cluster.local }';
-      await createLocalCaIssuer({ trustDomain: 'cluster.local', dir: join(c.dir, 'ca') });
-      c.#writePods();
-      c.#writeMeshFile();
-      for (let i = 0; i < opts.nodes; i++) await c.#addNode(i);
-      if (opts.nodes === 2) c.#link();
-    } catch (err) {
-      await c.close();
-      throw err;
-    }
+    await c.start(opts);
     return c;
   }
 
+  /** Sets the nodes up; on failure everything made so far is removed again. */
+  async start(opts: ClusterOptions): Promise<void> {
+    try {
+      this.namespaces = [
+        ...opts.ambient.map((name) => ({ name, labels: AMBIENT })),
+        ...opts.plain.map((name) => ({ name, labels: {} })),
+      ];
+      this.#meshSection = opts.mesh ?? '{ trustDomain: cluster.local }';
+      await createLocalCaIssuer({ trustDomain: 'cluster.local', dir: join(this.dir, 'ca') });
+      this.#writePods();
+      this.#writeMeshFile();
+      for (let i = 0; i < opts.nodes; i++) await this.#addNode(i);
+      if (opts.nodes === 2) this.#link();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
   #meshSection = '';
+  #extraMesh = '';
 
   /** 10.<60+i>.0.0/24 for node i. */
   static subnetOctet(i: number): number {
@@ -96,6 +108,7 @@ export class InpodCluster {
   async #addNode(i: number): Promise<void> {
     const name = `node-${String.fromCharCode(97 + i)}`;
     const cni = new CniNode('/placeholder', InpodCluster.subnetOctet(i));
+    this.#cniNodes.push(cni);
     const dir = cni.dir;
     cni.ambitConfig = { ...cni.ambitConfig, agentSocket: join(dir, 'cni.sock') };
     // The bridge exists once the first pod is added; forwarding is needed between nodes.
@@ -189,11 +202,12 @@ export class InpodCluster {
       .filter((p) => this.namespaces.find((n) => n.name === p.namespace)?.labels === AMBIENT)
       .map(
         (p) =>
-          `  - { name: ${p.name}, namespace: ${p.namespace}, serviceAccount: ${p.serviceAccount}, uid: ${p.uid}, node: ${this.nodes[p.node]?.name ?? 'node-a'}, ip: ${p.ip}, labels: { app: ${p.name} } }`,
+          `  - { name: ${p.name}, namespace: ${p.namespace}, serviceAccount: ${p.serviceAccount}, uid: ${p.uid}, node: ${this.nodes[p.node]?.name ?? 'node-a'}, ip: ${p.ip}, labels: ${JSON.stringify(p.labels)} }`,
       );
     const yaml = [
       `mesh: ${this.#meshSection}`,
       workloads.length ? `workloads:\n${workloads.join('\n')}` : 'workloads: []',
+      this.#extraMesh,
       '',
     ].join('\n');
     const tmp = `${this.meshFile}.tmp`;
@@ -234,13 +248,18 @@ export class InpodCluster {
       ip: pod.ip,
       node: spec.node,
       serviceAccount: spec.serviceAccount,
+      labels: spec.labels ?? { app: spec.name },
     };
     this.pods.push(p);
     return p;
   }
 
-  /** Writes the mesh file for the pods made so far and has every ztunnel apply it. */
-  async publishMesh(): Promise<void> {
+  /**
+   * Writes the mesh file for the pods made so far (plus `extraYaml`: services, policies) and has
+   * every ztunnel apply it.
+   */
+  async publishMesh(extraYaml?: string): Promise<void> {
+    if (extraYaml !== undefined) this.#extraMesh = extraYaml;
     this.#writeMeshFile();
     await Promise.all(this.nodes.map((n) => n.z.reload()));
   }
@@ -254,16 +273,30 @@ export class InpodCluster {
     this.pods.splice(this.pods.indexOf(p), 1);
   }
 
-  /** Stops agents and ztunnels, deletes every netns (pods, nodes: bridges and veths go too). */
-  async close(): Promise<void> {
-    for (const n of this.nodes) {
+  /**
+   * Stops agents and ztunnels, deletes every netns (pods, nodes: bridges and veths go with them),
+   * including any made by an operation still in flight (found by this cluster's node ids).
+   * Idempotent. Resolves with the number of netns removed.
+   */
+  async close(): Promise<number> {
+    const nodes = this.nodes.splice(0);
+    for (const n of nodes) {
       await n.cniServer.close().catch(() => undefined);
       await n.agent.close().catch(() => undefined);
       n.source.close();
       await n.z.shutdown(0).catch(() => undefined);
-      n.cni.cleanup();
     }
+    const ids = this.#cniNodes.map((c) => c.id);
+    const ours = (): string[] =>
+      sh('ip', ['netns', 'list'])
+        .split('\n')
+        .map((l) => l.split(' ')[0] ?? '')
+        .filter((name) => ids.some((id) => name.includes(`-${id}`)));
+    const before = ours().length;
+    for (const c of this.#cniNodes.splice(0)) c.cleanup();
+    for (const name of ours()) spawnSync('ip', ['netns', 'del', name]);
     rmSync(this.dir, { recursive: true, force: true });
+    return before;
   }
 }
 

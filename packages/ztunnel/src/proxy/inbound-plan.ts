@@ -31,7 +31,7 @@ export interface InboundConnection {
   target: { host: string; port: number };
   /** The verified peer identity (HBONE); undefined for plaintext. */
   peerId: SpiffeId | undefined;
-  /** The client's IP for policy: HBONE `forwarded: for=`, else the TCP peer. */
+  /** The client's IP for policy: the TCP peer (HBONE clients bind per source workload IP). */
   sourceIp: string;
 }
 

@@ -12,7 +12,7 @@ import { HboneServer, type HboneRequestContext } from '@ambit/core/hbone/server'
 import type { TlsIdentity } from '@ambit/core/identity/tls-identity';
 import type { Socket } from 'node:net';
 import type { Logger } from '@ambit/core/log';
-import { formatHostPort, type IpAddr, type PodIp } from '@ambit/core/mesh/ip';
+import { canonicalIp, formatHostPort, type IpAddr, type PodIp } from '@ambit/core/mesh/ip';
 import type { MeshSnapshot } from '../state/mesh-snapshot.ts';
 import type {
   ConnectionHandle,
@@ -94,7 +94,9 @@ export function createInboundHboneServer(opts: {
           localWorkloadIp: workloadIp as string as IpAddr,
           target: ctx.target,
           peerId: ctx.peerId,
-          sourceIp: source.host,
+          // Policy trusts the TCP peer, not `forwarded` (any authenticated peer can write that):
+          // HBONE clients pool sessions per source workload IP and bind to it (docs/hbone.md).
+          sourceIp: canonicalIp(ctx.remote.address) ?? ctx.remote.address,
         },
         { nodeName: deps.nodeName, hbonePort: deps.hbonePort },
       );

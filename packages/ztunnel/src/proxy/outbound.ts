@@ -169,6 +169,9 @@ export class OutboundProxy {
           authority: plan.authority,
           source: identity,
           expectedPeers: plan.expectedPeers,
+          // The source workload's IP: sessions per source address, bound to it, so the peer's
+          // policy can trust the TCP peer address (docs/hbone.md).
+          ...(source.ips.includes(clientIp as PodIp) && { sourceAddress: clientIp }),
           headers: {
             forwarded: `for="${formatHostPort(clientIp, req.client.port)}"`,
             baggage: baggageFor(source),

@@ -2,7 +2,7 @@
 # Both install a supported Node.js and pnpm from the npm registry on first use (scripts/toolchain.sh).
 RUN := scripts/with-toolchain
 
-.PHONY: demo test unit lint typecheck bench bench-hbone bench-ca setup clean
+.PHONY: demo test unit lint typecheck build bench bench-hbone bench-ca setup clean
 
 setup:
 	@$(RUN) true
@@ -21,6 +21,10 @@ lint:
 
 typecheck:
 	@$(RUN) pnpm -s typecheck
+
+# Bundled JavaScript of the binaries (build/hbone-pair.mjs, build/ztunnel.mjs); cached on a source hash.
+build:
+	@$(RUN) node packages/core/src/bin/build-bundles.ts
 
 bench: bench-ca bench-hbone
 

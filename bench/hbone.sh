@@ -9,6 +9,9 @@ if ! command -v node > /dev/null 2>&1 || [ "$(node -p 'process.versions.node.spl
   source scripts/toolchain.sh
 fi
 BIN="$(bash scripts/install-bench-tools.sh)"
+# The HBONE pair runs as shipped: bundled JavaScript (build/hbone-pair.mjs), rebuilt only when a
+# source changed (cached on a hash of its inputs).
+node packages/core/src/bin/build-bundles.ts
 export PATH="$BIN:$PATH"
 # exec: signals reach the orchestrator directly; it stops every process it started, by PID.
 exec node bench/hbone.ts "$@"

@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { haproxyPems, makeCerts } from './hbone/certs.ts';
 import { startHaproxyPair } from './hbone/haproxy-pair.ts';
@@ -109,7 +109,7 @@ async function main(opts: BenchOptions): Promise<void> {
   }
   if (opts.paths.includes('hbone') && !existsSync(opts.hbonePair)) {
     throw new Error(
-      `HBONE pair not found at ${opts.hbonePair}; to validate the harness without it use --paths direct,haproxy`,
+      `HBONE pair not found at ${opts.hbonePair}: run make build (bench/hbone.sh does); to validate the harness without it use --paths direct,haproxy`,
     );
   }
 
@@ -386,7 +386,7 @@ Command: \`${opts.command}\` (\`make bench-hbone\` runs \`bash bench/hbone.sh\`)
 Machine: ${os.availableParallelism()} CPUs (${os.cpus()[0]?.model ?? '?'}), Linux ${os.release()}; ${versions()}.
 Machine busy in the 2 s before start (other work): ${(r.busyBefore * 100).toFixed(0)}% of all CPUs; load average before / after: ${la(r.loadBefore)} / ${la(r.loadAfter)}.
 Settings: net.ipv4.ip_local_port_range = ${sysctl('net/ipv4/ip_local_port_range')}, tcp_tw_reuse = ${sysctl('net/ipv4/tcp_tw_reuse')}, somaxconn = ${sysctl('net/core/somaxconn')} (left as found);
-haproxy \`nbthread 1\` per process; certificates from ${r.certsOrigin}. ${opts.rounds} round(s), paths interleaved; each cell is the median, with (min–max) over rounds.
+haproxy \`nbthread 1\` per process; HBONE pair \`${relative(ROOT, opts.hbonePair)}\`; certificates from ${r.certsOrigin}. ${opts.rounds} round(s), paths interleaved; each cell is the median, with (min–max) over rounds.
 Durations: iperf3 ${opts.iperfSeconds} s (+${opts.iperfOmitSeconds} s omitted), fortio ${opts.fixedRateSeconds} s at ${opts.fixedQps}/s over ${opts.fixedConnections} connections, wrk ${opts.maxRateSeconds} s with ${opts.maxRateConnections} connections (keep-alive), wrk ${opts.newConnSeconds} s with ${opts.newConnConnections} connections and \`Connection: close\`; responses are ${opts.payloadBytes}-byte bodies.
 
 ${r.table}

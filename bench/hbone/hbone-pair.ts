@@ -1,4 +1,5 @@
-// The HBONE tunnel pair under test: packages/core/src/bin/hbone-pair.ts run twice, as `server`
+// The HBONE tunnel pair under test: build/hbone-pair.mjs (the bundle of
+// packages/core/src/bin/hbone-pair.ts that bench/hbone.sh builds) run twice, as `server`
 // (HBONE in, dials the :authority target) and `client` (plain TCP in, HBONE out), with Node 24.
 import { freePort, printsLine, type ProcessGroup } from './processes.ts';
 import type { TunnelPair } from './tunnel-pair.ts';

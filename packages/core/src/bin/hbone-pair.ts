@@ -7,10 +7,10 @@
 // No per-byte work in JS beyond Node's own stream plumbing: Nagle off, 4 MiB/16 MiB windows.
 import { createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
-import { createDevCa, readIdentityFiles, writeIdentityFiles } from '../hbone/dev-identities.ts';
 import { dialTcp } from '../hbone/dial-tcp.ts';
 import { pipeBidirectional, resetDuplex } from '../hbone/pipe.ts';
 import { HbonePool } from '../hbone/pool.ts';
+import { readIdentityFiles, writeIdentityFiles } from '../hbone/identity-files.ts';
 import { HboneServer } from '../hbone/server.ts';
 import { parseSpiffeId } from '../identity/spiffe-id.ts';
 
@@ -26,6 +26,8 @@ function need(flag: string, v: string | undefined): string {
 }
 
 async function certs(out: string): Promise<void> {
+  // Only this role issues certificates: the CA code (@peculiar/x509) stays out of the proxies.
+  const { createDevCa } = await import('../hbone/dev-identities.ts');
   const ca = await createDevCa('cluster.local');
   await writeIdentityFiles(out, 'client', await ca.issue('bench', 'client'));
   await writeIdentityFiles(out, 'server', await ca.issue('bench', 'server'));

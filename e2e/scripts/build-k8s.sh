@@ -24,12 +24,24 @@ log() { echo "[build-k8s] $*" >&2; }
 # version <wrapper dir> <module>: the version the wrapper pins.
 version() { (cd "$mods/$1" && go list -m -f '{{.Version}}' "$2"); }
 
-# have <dir> <binary...>: true when every binary already exists (or when only locating).
+# have <dir> <binary...>: true when every binary already exists (or when only locating). When one
+# is missing, takes the machine-wide build lock first (a second caller waits, then finds them).
+locked=
 have() {
   [ -n "$where" ] && return 0
-  local dir=$1
+  local dir=$1 b
   shift
-  for b in "$@"; do [ -x "$dir/$b" ] || return 1; done
+  for b in "$@"; do
+    [ -x "$dir/$b" ] && continue
+    if [ -z "$locked" ]; then
+      exec 9> "$cache/.build.lock"
+      flock 9
+      locked=1
+      have "$dir" "$@"
+      return
+    fi
+    return 1
+  done
 }
 
 build_kubernetes() {
@@ -148,12 +160,7 @@ if [ "${1:-}" = --where ]; then
   where=1
   shift
 fi
-# One build at a time on this machine (a second caller waits, then finds the binaries).
 mkdir -p "$cache"
-if [ -z "$where" ]; then
-  exec 9> "$cache/.build.lock"
-  flock 9
-fi
 
 components=("$@")
 [ "${#components[@]}" -gt 0 ] || components=(etcd kubernetes coredns containerd helm gateway-api)

@@ -2,11 +2,12 @@
 // starts, and SIGTERM drains and exits 0.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireRoot } from '@ambit/netns/testing/temp-netns';
 
 const MAIN = join(import.meta.dirname, 'main.ts');
 let dir: string;
@@ -20,13 +21,21 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function run(args: string[]): {
+function run(
+  args: string[],
+  /** Run as uid/gid 65534 (nobody: no capabilities) through setpriv. */
+  asNobody = false,
+): {
   lines: string[];
   stderr: () => string;
   exit: Promise<number | null>;
   kill: (s: NodeJS.Signals) => void;
 } {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, MAIN, ...args];
+  const [cmd = '', ...rest] = asNobody
+    ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv]
+    : argv;
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const lines: string[] = [];
@@ -74,6 +83,32 @@ describe('ztunnel main.ts', () => {
     const p = run(['--node-name', 'n']);
     expect(await p.exit).toBe(2);
     expect(p.stderr()).toContain('--config-file');
+  });
+
+  it('in-pod mode without root exits 1 saying what it needs (root only: drops to nobody)', async () => {
+    requireRoot();
+    const home = join(dir, 'nobody');
+    await mkdir(home, { mode: 0o777 });
+    await chmod(home, 0o777);
+    await chmod(dir, 0o755);
+    const file = join(home, 'mesh.yaml');
+    await writeFile(file, '{}\n', { mode: 0o644 });
+    const p = run(
+      [
+        '--config-file',
+        file,
+        '--node-name',
+        'n',
+        '--ca-dir',
+        join(home, 'ca'),
+        ...PORTS,
+        '--inpod-socket',
+        join(home, 'zt.sock'),
+      ],
+      true,
+    );
+    expect(await p.exit).toBe(1);
+    expect(p.stderr()).toMatch(/AMBIT_INPOD_CAPTURE.*needs CAP_SYS_ADMIN and CAP_NET_ADMIN/);
   });
 
   it('starts, and drains and exits 0 on SIGTERM', async () => {

@@ -18,7 +18,9 @@ import type { TlsIdentity } from '@ambit/core/identity/tls-identity';
 import type { Logger, LogSink } from '@ambit/core/log';
 import type { PodIp } from '@ambit/core/mesh/ip';
 import { workloadIdentity } from '@ambit/core/mesh/types';
+import { InpodCaptureError } from '@ambit/core/errors';
 import { InpodServer } from '@ambit/core/inpod/server';
+import { enterNetns } from '@ambit/netns';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { startAdminServer } from './admin/admin-server.ts';
@@ -275,6 +277,14 @@ export class Ztunnel {
     inbound: InboundDeps,
     outbound: Omit<OutboundDeps, 'pool' | 'dialTcp'>,
   ): Promise<void> {
+    try {
+      enterNetns('/proc/self/ns/net'); // proves setns works here before the agent relies on us
+    } catch (err) {
+      throw new InpodCaptureError(
+        `in-pod mode needs CAP_SYS_ADMIN and CAP_NET_ADMIN (run ztunnel as root): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     const certs = this.certs;
     const manager = new InpodManager({
       state: () => this.state.current,

@@ -336,6 +336,7 @@ describe('ztunnel in-pod mode in real network namespaces (two nodes)', () => {
 
     expect((await node.cni.delPod(d)).code).toBe(0);
     expect(node.cni.nftTable(d.netns, 'ambit')).toBeUndefined();
+    expect(node.cni.nftTable(node.cni.nodeNetns, 'ambit-node')).not.toContain(d.ip);
     expect(listeningPorts(d.netns)).toEqual([]);
     expect(node.z.inpod?.pods.map((p) => p.pod.uid)).not.toContain(d.uid);
     node.cni.removePod(d);

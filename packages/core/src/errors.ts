@@ -319,3 +319,23 @@ export class ConfigPublishError extends MeshError {
 export class InpodCaptureError extends MeshError {
   readonly code = 'AMBIT_INPOD_CAPTURE';
 }
+
+/** The controller's CA Secret (ambit-system/ambit-ca) is missing a key or has neither known layout. */
+export class CaSecretError extends MeshError {
+  readonly code = 'AMBIT_CA_SECRET';
+}
+
+/** A controller flag or environment variable has a bad value. */
+export class ControllerConfigError extends MeshError {
+  readonly code = 'AMBIT_CONTROLLER_CONFIG';
+}
+
+/** File mode: a manifest in the --manifests directory cannot be read or parsed; nothing of it is used. */
+export class ManifestError extends MeshError {
+  readonly code = 'AMBIT_MANIFEST';
+}
+
+/** A controller write (Kubernetes object or status) was attempted by a replica that does not hold the lease. */
+export class NotLeaderError extends MeshError {
+  readonly code = 'AMBIT_NOT_LEADER';
+}

@@ -13,8 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
 import { PodSourceError } from '@ambit/core/errors';
 import { FieldReader, join } from '@ambit/core/mesh/field-reader';
-import type { NamespaceFacts, PodFacts } from './ambient-decision.ts';
-import type { PodSource } from './pod-source.ts';
+import type { NamespaceFacts, PodFacts, PodSource } from './pod-source.ts';
 
 export interface PodFile {
   namespaces: Map<string, NamespaceFacts>;

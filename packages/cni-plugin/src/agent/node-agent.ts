@@ -12,11 +12,11 @@ import type { MeshError } from '@ambit/core/errors';
 import { InpodClient } from '@ambit/core/inpod/client';
 import type { InpodPod } from '@ambit/core/inpod/protocol';
 import { createLogger, type Logger } from '@ambit/core/log';
+import { decideAmbient, namespaceIsAmbient } from '@ambit/core/mesh/ambient';
 import { CNI_WIRE_VERSION, type CniWireReply, type CniWireRequest } from '../cni-wire.ts';
-import { decideAmbient, DATAPLANE_MODE_LABEL, type PodFacts } from './ambient-decision.ts';
 import { loadAgentState, saveAgentState, type KnownPod } from './agent-state.ts';
 import { nodeProbeScript, podRulesScript, POD_TABLE, removePodRulesScript } from './pod-rules.ts';
-import type { PodSource } from './pod-source.ts';
+import type { PodFacts, PodSource } from './pod-source.ts';
 import { nftRunner, type NftRunner } from './run-nft.ts';
 
 export interface NodeAgentOptions {
@@ -165,7 +165,7 @@ export class NodeAgent {
     if (req.netns === undefined) return refused('CNI ADD without a netns', false);
     const facts = await this.#opts.source.getPod(req.pod.namespace, req.pod.name);
     const ns = this.#opts.source.getNamespace(req.pod.namespace);
-    if (facts === undefined && ns?.labels[DATAPLANE_MODE_LABEL] === 'ambient') {
+    if (facts === undefined && namespaceIsAmbient(ns)) {
       return refused(
         `pod ${req.pod.namespace}/${req.pod.name} is not known to the pod source yet`,
         true,

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { decideAmbient, type NamespaceFacts } from './ambient-decision.ts';
 import { nodeProbeScript, podRulesScript, removePodRulesScript } from './pod-rules.ts';
 
 describe('pod capture rules', () => {
@@ -32,36 +31,5 @@ describe('pod capture rules', () => {
     expect(s).toContain('set captured4 { type ipv4_addr; elements = { 10.22.0.5, 10.22.0.6 }; }');
     expect(s).toContain('set captured6 { type ipv6_addr; elements = { fd00::5 }; }');
     expect(nodeProbeScript([])).toContain('set captured4 { type ipv4_addr; }');
-  });
-});
-
-describe('ambient decision', () => {
-  const ns = (mode?: string): NamespaceFacts => ({
-    name: 'shop',
-    labels: mode ? { 'ambit.dev/dataplane-mode': mode } : {},
-  });
-  const pod = (labels: Record<string, string> = {}, annotations: Record<string, string> = {}) => ({
-    uid: 'u',
-    name: 'p',
-    namespace: 'shop',
-    serviceAccount: 'sa',
-    labels,
-    annotations,
-  });
-  it.each([
-    ['ambient namespace', ns('ambient'), pod(), true],
-    ['unlabelled namespace', ns(), pod(), false],
-    ['pod opts out by label', ns('ambient'), pod({ 'ambit.dev/dataplane-mode': 'none' }), false],
-    [
-      'pod opts out by annotation',
-      ns('ambient'),
-      pod({}, { 'ambit.dev/dataplane-mode': 'none' }),
-      false,
-    ],
-    ['pod opts in alone', ns(), pod({ 'ambit.dev/dataplane-mode': 'ambient' }), true],
-    ['unknown namespace', undefined, pod(), false],
-    ['unknown pod', ns('ambient'), undefined, false],
-  ] as const)('%s', (_n, n, p, ambient) => {
-    expect(decideAmbient(n, p).ambient).toBe(ambient);
   });
 });

@@ -1,8 +1,21 @@
-// Where the node agent learns pod and namespace facts. Today a local YAML file
-// (local-pod-source.ts); later the Kubernetes watch (pods on this node, all namespaces) implements
-// the same interface, and recordEnrolment becomes the pod annotation `ambit.dev/enrolled`.
+// Where the node agent learns pod and namespace facts: a local YAML file (local-pod-source.ts) in
+// development, the Kubernetes API (kube-pod-source.ts: pods on this node, all namespaces) in a
+// cluster. recordEnrolment is kept in memory locally and is the pod annotation
+// `ambit.dev/enrolled` in Kubernetes.
 
-import type { NamespaceFacts, PodFacts } from './ambient-decision.ts';
+export interface NamespaceFacts {
+  name: string;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface PodFacts {
+  uid: string;
+  name: string;
+  namespace: string;
+  serviceAccount: string;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+}
 
 export interface PodSource {
   /** One pod by namespace and name (Kubernetes: from the watch cache, else a GET). */

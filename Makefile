@@ -2,7 +2,7 @@
 # Both install a supported Node.js and pnpm from the npm registry on first use (scripts/toolchain.sh).
 RUN := scripts/with-toolchain
 
-.PHONY: demo test unit lint typecheck build bench bench-hbone bench-ca setup clean
+.PHONY: demo test unit lint typecheck build bench bench-hbone bench-ca setup clean bench-ztunnel bench-capture
 
 setup:
 	@$(RUN) true
@@ -33,3 +33,13 @@ bench-ca:
 
 bench-hbone:
 	@$(RUN) bash bench/hbone.sh
+
+# ztunnel end to end (issue 3): two ztunnels on loopback, load through node-a's SOCKS5 port, against
+# direct and the haproxy mTLS pair; markdown block in bench/results/. No root.
+bench-ztunnel:
+	@$(RUN) bash bench/ztunnel.sh
+
+# The kernel path (issue 4, root): pods in netns, nftables REDIRECT, in-pod ztunnels; against the
+# same pods without the mesh; plus pod enrolment latency.
+bench-capture:
+	@$(RUN) bash bench/ztunnel.sh --topology inpod

@@ -41,6 +41,8 @@ backend tls_out
 export function haproxyServerConfig(o: {
   listen: number;
   backend: number;
+  /** The backend's address (default 127.0.0.1). */
+  backendHost?: string;
   pems: HaproxyPems;
 }): string {
   return `${COMMON}
@@ -49,7 +51,7 @@ frontend tls_in
   default_backend app
 
 backend app
-  server app 127.0.0.1:${o.backend}
+  server app ${o.backendHost ?? '127.0.0.1'}:${o.backend}
 `;
 }
 
@@ -59,6 +61,8 @@ export async function startHaproxyPair(o: {
   dir: string;
   pems: HaproxyPems;
   backendPort: number;
+  /** Default 127.0.0.1. */
+  backendHost?: string;
 }): Promise<TunnelPair> {
   const serverPort = await freePort();
   const clientPort = await freePort();
@@ -66,7 +70,12 @@ export async function startHaproxyPair(o: {
   const clientCfg = join(o.dir, `${o.name}-client.cfg`);
   writeFileSync(
     serverCfg,
-    haproxyServerConfig({ listen: serverPort, backend: o.backendPort, pems: o.pems }),
+    haproxyServerConfig({
+      listen: serverPort,
+      backend: o.backendPort,
+      ...(o.backendHost !== undefined && { backendHost: o.backendHost }),
+      pems: o.pems,
+    }),
   );
   writeFileSync(
     clientCfg,

@@ -339,3 +339,65 @@ export class ManifestError extends MeshError {
 export class NotLeaderError extends MeshError {
   readonly code = 'AMBIT_NOT_LEADER';
 }
+
+/**
+ * Waypoint: a request failure that becomes an HTTP response in the waypoint's one rescue layer.
+ * `status` is what the client gets; `flag` is the Envoy-style `response_flags` value reported in
+ * metrics and the access log (UF, UH, UT, URX, UC, DENY, NR...).
+ */
+export abstract class WaypointHttpError extends MeshError {
+  abstract readonly status: number;
+  abstract readonly flag: string;
+}
+
+/** Waypoint: an AuthorizationPolicy denied the request. Wire status 403, flag DENY. */
+export class WaypointDeniedError extends WaypointHttpError {
+  readonly code = 'AMBIT_WAYPOINT_DENIED';
+  readonly status = 403;
+  readonly flag = 'DENY';
+}
+
+/** Waypoint: the chosen backendRef is invalid (or the rule has no backend): Gateway API's 500. Flag NR. */
+export class WaypointInvalidBackendError extends WaypointHttpError {
+  readonly code = 'AMBIT_WAYPOINT_INVALID_BACKEND';
+  readonly status = 500;
+  readonly flag = 'NR';
+}
+
+/** Waypoint: the backend service is unknown or has no healthy endpoint. Wire status 503, flag UH. */
+export class WaypointNoEndpointError extends WaypointHttpError {
+  readonly code = 'AMBIT_WAYPOINT_NO_ENDPOINT';
+  readonly status = 503;
+  readonly flag = 'UH';
+}
+
+/** Waypoint: the endpoint could not be reached (HBONE connect failed or refused). Wire status 503, flag UF. */
+export class WaypointConnectError extends WaypointHttpError {
+  readonly code = 'AMBIT_WAYPOINT_CONNECT';
+  readonly status = 503;
+  readonly flag = 'UF';
+}
+
+/** Waypoint: the upstream reset or broke the exchange before a response began. Wire status 502, flag UC. */
+export class WaypointUpstreamResetError extends WaypointHttpError {
+  readonly code = 'AMBIT_WAYPOINT_UPSTREAM_RESET';
+  readonly status = 502;
+  readonly flag = 'UC';
+}
+
+/** Waypoint: `timeouts.request` or `timeouts.backendRequest` expired before the response began. Wire status 504, flag UT. */
+export class WaypointTimeoutError extends WaypointHttpError {
+  readonly code = 'AMBIT_WAYPOINT_TIMEOUT';
+  readonly status = 504;
+  readonly flag = 'UT';
+}
+
+/** Waypoint: a Route from the config stream or the local file is malformed; the update is refused. */
+export class WaypointRouteError extends MeshError {
+  readonly code = 'AMBIT_WAYPOINT_ROUTE';
+}
+
+/** Waypoint: a command-line flag or environment variable has a bad value. */
+export class WaypointConfigError extends MeshError {
+  readonly code = 'AMBIT_WAYPOINT_CONFIG';
+}

@@ -37,6 +37,7 @@ export const USAGE = `usage: bash bench/ztunnel.sh [--topology explicit|inpod] [
               inpod: pods in network namespaces, nftables REDIRECT to in-pod listeners (root)
   --quick     short durations, fewer idle connections and pods (harness validation; numbers mean nothing)
   --rounds N  repeat every measurement N times, interleaving the paths; the median is reported
+  --idle-connections N  idle tunneled connections held for memory per connection (default 5000)
   --out FILE  where to write the markdown block (default bench/results/<topology>-<time>.md)`;
 
 export function parseOptions(argv: readonly string[], root: string): ZtunnelBenchOptions {
@@ -48,6 +49,7 @@ export function parseOptions(argv: readonly string[], root: string): ZtunnelBenc
       rounds: { type: 'string' },
       out: { type: 'string' },
       'no-haproxy': { type: 'boolean', default: false },
+      'idle-connections': { type: 'string' },
       // The bundle (make build): ~40 MB less RSS than running the .ts sources.
       ztunnel: { type: 'string', default: `${root}/build/ztunnel.mjs` },
       help: { type: 'boolean', default: false },
@@ -79,7 +81,12 @@ export function parseOptions(argv: readonly string[], root: string): ZtunnelBenc
     bulkSeconds: quick ? 1 : 5,
     warmupSeconds: quick ? 1 : 3,
     payloadBytes: 1024,
-    idleConnections: quick ? 500 : 5000,
+    idleConnections:
+      values['idle-connections'] === undefined
+        ? quick
+          ? 500
+          : 5000
+        : Number(values['idle-connections']),
     enrolPods: quick ? 5 : 50,
     withHaproxy: topology === 'explicit' && !values['no-haproxy'],
     command: ['bash bench/ztunnel.sh', ...argv].join(' '),

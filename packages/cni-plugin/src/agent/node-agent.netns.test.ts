@@ -150,10 +150,18 @@ describe('node agent with ambit-cni in real network namespaces', () => {
       ips: [pod.ip],
     });
     expect(node.nftTable(node.nodeNetns, 'ambit-node')).toContain(pod.ip);
+    // Reply routing for the client's address: marks in the same table, a rule and a local route.
+    expect(table).toContain('meta mark 0x00000539 ct mark set 0x00000111');
+    expect(table).toContain('ct mark 0x00000111 meta mark set 0x00000111');
+    expect(node.replyRouting(pod.netns)).toEqual([
+      '32764:\tfrom all fwmark 0x111 lookup 100',
+      'local default dev lo scope host',
+    ]);
 
     const del = await node.delPod(pod);
     expect(del).toMatchObject({ code: 0, stdout: '' });
     expect(node.nftTable(pod.netns, 'ambit')).toBeUndefined();
+    expect(node.replyRouting(pod.netns)).toEqual([]);
     expect(zt.held.has(pod.uid)).toBe(false);
     expect(node.nftTable(node.nodeNetns, 'ambit-node')).not.toContain(pod.ip);
     node.removePod(pod);
@@ -189,6 +197,7 @@ describe('node agent with ambit-cni in real network namespaces', () => {
     const ruleset = sh('nsenter', [`--net=${pod.netns}`, 'nft', 'list', 'ruleset']);
     expect(ruleset.match(/table inet ambit /g)).toHaveLength(1);
     expect(ruleset.match(/redirect to :15001/g)).toHaveLength(1);
+    expect(node.replyRouting(pod.netns)).toHaveLength(2); // one rule, one route
     expect(await node.runAmbit('CHECK', pod, bridge.json)).toMatchObject({ code: 0, stdout: '' });
     // Someone flushes the rules: CHECK reports it in the spec's error shape.
     sh('nsenter', [`--net=${pod.netns}`, 'nft', 'delete', 'table', 'inet', 'ambit']);
@@ -318,6 +327,7 @@ describe('node agent with ambit-cni in real network namespaces', () => {
       expect(ambit.code).not.toBe(0);
       expect(ambit.json).toMatchObject({ code: 11 });
       expect(node.nftTable(pod.netns, 'ambit')).toBeUndefined();
+      expect(node.replyRouting(pod.netns)).toEqual([]);
     } finally {
       zt = await ztunnelRecorder(join(node.dir, 'ztunnel.sock'));
       await waitFor(() => zt.log.length > 0);
@@ -363,6 +373,7 @@ describe('node agent with ambit-cni in real network namespaces', () => {
     await source.reload();
     await agent.reconcile();
     expect(node.nftTable(p.netns, 'ambit')).toBeUndefined();
+    expect(node.replyRouting(p.netns)).toEqual([]);
     expect(zt.held.has(p.uid)).toBe(false);
     await node.delPod(p);
     node.removePod(p);
@@ -396,7 +407,9 @@ describe('node agent with ambit-cni in real network namespaces', () => {
     await source.reload();
     const { bridge } = await node.addPod(p);
     await node.runAmbit('DEL', p);
-    const netnsBefore = readdirSync('/var/run/netns').length;
+    // Only this node's netns: other suites may create and delete theirs meanwhile.
+    const ours = (): string[] => readdirSync('/var/run/netns').filter((n) => n.includes(node.id));
+    const netnsBefore = ours();
     const fds = (): number => readdirSync('/proc/self/fd').length;
     const socket = join(node.dir, 'cni.sock');
     const req = (command: 'ADD' | 'DEL') => ({
@@ -423,8 +436,9 @@ describe('node agent with ambit-cni in real network namespaces', () => {
     }
     expect(fds()).toBeLessThanOrEqual(fdBefore + 2);
     expect(node.nftTable(p.netns, 'ambit')).toBeUndefined();
+    expect(node.replyRouting(p.netns)).toEqual([]);
     expect(node.nftTable(node.nodeNetns, 'ambit-node')).not.toContain(p.ip!);
-    expect(readdirSync('/var/run/netns').length).toBe(netnsBefore);
+    expect(ours()).toEqual(netnsBefore);
     expect(zt.held.size).toBe(0);
     expect(agent.known()).toEqual([]);
     // The runtime's view is unchanged too: a final real ADD/DEL still works.

@@ -15,8 +15,16 @@ import { createLogger, type Logger } from '@ambit/core/log';
 import { decideAmbient, namespaceIsAmbient } from '@ambit/core/mesh/ambient';
 import { CNI_WIRE_VERSION, type CniWireReply, type CniWireRequest } from '../cni-wire.ts';
 import { loadAgentState, saveAgentState, type KnownPod } from './agent-state.ts';
-import { nodeProbeScript, podRulesScript, POD_TABLE, removePodRulesScript } from './pod-rules.ts';
+import {
+  nodeProbeScript,
+  podRulesScript,
+  POD_TABLE,
+  removePodRulesScript,
+  removeReplyRoutingCommands,
+  replyRoutingCommands,
+} from './pod-rules.ts';
 import type { PodFacts, PodSource } from './pod-source.ts';
+import { ipRunner, type IpRunner } from './run-ip.ts';
 import { nftRunner, type NftRunner } from './run-nft.ts';
 
 export interface NodeAgentOptions {
@@ -32,6 +40,7 @@ export interface NodeAgentOptions {
    */
   probeSnat?: { netns?: string };
   nft?: NftRunner;
+  ip?: IpRunner;
   logger?: Logger;
 }
 
@@ -53,6 +62,7 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 export class NodeAgent {
   readonly #opts: NodeAgentOptions;
   readonly #nft: NftRunner;
+  readonly #ip: IpRunner;
   readonly #log: Logger;
   /** Every pod sandbox CNI told us about, by container id. */
   readonly #pods = new Map<string, KnownPod>();
@@ -64,6 +74,7 @@ export class NodeAgent {
   constructor(opts: NodeAgentOptions) {
     this.#opts = opts;
     this.#nft = opts.nft ?? nftRunner;
+    this.#ip = opts.ip ?? ipRunner;
     this.#log = opts.logger ?? createLogger({ fields: { component: 'ambit-node-agent' } });
   }
 
@@ -241,16 +252,12 @@ export class NodeAgent {
       netns: pod.netns,
       ips: pod.ips,
     };
-    await this.#nft.apply(pod.netns, podRulesScript());
     try {
+      await this.#capture(pod);
       if (!this.#client) throw new Error('agent not started');
       await this.#client.add(handoff);
     } catch (err) {
-      await this.#nft
-        .apply(pod.netns, removePodRulesScript())
-        .catch((e: unknown) =>
-          this.#log.error('could not roll back capture rules', { netns: pod.netns, err: e }),
-        );
+      await this.#uncapture(pod.netns, 'could not roll back capture rules');
       pod.enrolled = undefined;
       throw err;
     }
@@ -265,10 +272,7 @@ export class NodeAgent {
     if (!handoff) return;
     pod.enrolled = undefined;
     await this.#save(); // before del: a reconnect snapshot must already leave it out
-    await this.#nft.apply(pod.netns, removePodRulesScript()).catch((err: unknown) => {
-      if (existsSync(pod.netns))
-        this.#log.warn('could not remove capture rules', { netns: pod.netns, err });
-    });
+    await this.#uncapture(pod.netns, 'could not remove capture rules');
     await this.#client
       ?.del(handoff.uid)
       .catch((err: unknown) =>
@@ -277,6 +281,24 @@ export class NodeAgent {
     const facts = await this.#opts.source.getPod(pod.namespace, pod.name);
     if (facts) await this.#opts.source.recordEnrolment(facts, false);
     this.#log.info('pod released', { pod: `${pod.namespace}/${pod.name}`, reason });
+  }
+
+  /**
+   * Programs the pod netns: reply routing (ip route + rule, harmless alone), then the nft table in
+   * one transaction (capture and the reply marks together). Each step is idempotent.
+   */
+  async #capture(pod: KnownPod): Promise<void> {
+    await this.#ip.run(pod.netns, replyRoutingCommands(pod.ips));
+    await this.#nft.apply(pod.netns, podRulesScript());
+  }
+
+  /** Undoes #capture (nft table first: without it nothing is marked). Never throws: logs. */
+  async #uncapture(netns: string, what: string): Promise<void> {
+    const warn = (err: unknown): void => {
+      if (existsSync(netns)) this.#log.warn(what, { netns, err });
+    };
+    await this.#nft.apply(netns, removePodRulesScript()).catch(warn);
+    await this.#ip.run(netns, removeReplyRoutingCommands()).catch(warn);
   }
 
   /** Rewrites the node-side probe SNAT when the set of captured IPs changed. Never throws. */

@@ -4,6 +4,13 @@
 // One dedicated table, `inet ambit` (IPv4 and IPv6), in the pod's own netns. Each script first
 // creates and then deletes the table before writing it whole, all in one nft transaction: applying
 // it twice leaves exactly one copy, and a failure leaves the previous state untouched.
+//
+// Reply routing (so that ztunnel can connect to the app with the client's address, IP_TRANSPARENT):
+// the table also marks ztunnel's connections to the app (ct mark) and the app's packets on them
+// (meta mark); a policy-routing rule sends marked packets to a table whose only route is `local`,
+// so the app's replies to the client's (non-local) address come back to ztunnel instead of leaving
+// by eth0. `ip rule`/`ip route` are not nft: replyRoutingCommands lists them, each with the error
+// that means "already so" (run-ip.ts), so adding and removing them is idempotent too.
 
 /** ztunnel marks its own sockets in the pod netns with this SO_MARK; the rules let them through. */
 export const ZTUNNEL_MARK = 0x539;
@@ -14,9 +21,16 @@ export const HBONE_PORT = 15008;
 export const PROBE_SOURCE_IPV4 = '169.254.7.127';
 export const PROBE_SOURCE_IPV6 = 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff';
 export const POD_TABLE = 'ambit';
+/** Connection mark of ztunnel → app connections; also the packet mark the reply rule matches. */
+export const REPLY_MARK = 0x111;
+/** Routing table (in the pod netns) holding the `local` route for marked replies. */
+export const REPLY_ROUTE_TABLE = 100;
+/** Priority of the `ip rule` (before `main` at 32766); fixed so a second add is "File exists". */
+export const REPLY_RULE_PRIORITY = 32764;
 export const NODE_TABLE = 'ambit-node';
 
 const hex = `0x${ZTUNNEL_MARK.toString(16)}`;
+const replyHex = `0x${REPLY_MARK.toString(16)}`;
 
 /** Installs (or replaces) the capture rules of one pod netns. */
 export function podRulesScript(): string {
@@ -41,8 +55,103 @@ table inet ${POD_TABLE} {
     ip6 daddr ::1 return
     meta l4proto tcp counter redirect to :${OUTBOUND_CAPTURE_PORT} comment "outbound to ztunnel"
   }
+  chain reply_mark_in {
+    type filter hook prerouting priority mangle; policy accept;
+    meta mark ${hex} ct mark set ${replyHex} comment "ztunnel's connections to the app"
+  }
+  chain reply_mark_out {
+    type route hook output priority mangle; policy accept;
+    ct mark ${replyHex} meta mark set ${replyHex} comment "the app's replies route back to ztunnel"
+  }
 }
 `;
+}
+
+/** One `ip` invocation in the pod netns; `done` is the error (stderr) that means "already so". */
+export interface IpCommand {
+  args: readonly string[];
+  done: RegExp;
+}
+
+const EXISTS = /File exists/;
+/** Absent already (rule or route), or a family the kernel does not have. */
+const ABSENT =
+  /No such file or directory|No such process|FIB table does not exist|Address family not supported/;
+
+function familiesOf(podIps: readonly string[]): ('-4' | '-6')[] {
+  const v6 = podIps.some((ip) => ip.includes(':'));
+  return v6 ? ['-4', '-6'] : ['-4'];
+}
+
+/**
+ * Adds the reply routing, per IP family of the pod: the `local` route first, then the rule (a rule
+ * without its route would send marked packets nowhere). Both are harmless without the nft marks.
+ */
+export function replyRoutingCommands(podIps: readonly string[]): IpCommand[] {
+  return familiesOf(podIps).flatMap((f): IpCommand[] => [
+    {
+      args: [
+        f,
+        'route',
+        'replace',
+        'local',
+        f === '-4' ? '0.0.0.0/0' : '::/0',
+        'dev',
+        'lo',
+        'table',
+        String(REPLY_ROUTE_TABLE),
+      ],
+      done: EXISTS,
+    },
+    {
+      args: [
+        f,
+        'rule',
+        'add',
+        'fwmark',
+        replyHex,
+        'lookup',
+        String(REPLY_ROUTE_TABLE),
+        'priority',
+        String(REPLY_RULE_PRIORITY),
+      ],
+      done: EXISTS,
+    },
+  ]);
+}
+
+/** Removes the reply routing (both families: the pod's IPs may not be known); absent is fine. */
+export function removeReplyRoutingCommands(): IpCommand[] {
+  return (['-4', '-6'] as const).flatMap((f): IpCommand[] => [
+    {
+      args: [
+        f,
+        'rule',
+        'del',
+        'fwmark',
+        replyHex,
+        'lookup',
+        String(REPLY_ROUTE_TABLE),
+        'priority',
+        String(REPLY_RULE_PRIORITY),
+      ],
+      done: ABSENT,
+    },
+    {
+      args: [
+        f,
+        'route',
+        'del',
+        'local',
+        f === '-4' ? '0.0.0.0/0' : '::/0',
+        'dev',
+        'lo',
+        'table',
+        String(REPLY_ROUTE_TABLE),
+      ],
+      done: ABSENT,
+    },
+  ]);
 }
 
 /** Removes a pod's capture rules; succeeds when there are none. */

@@ -196,6 +196,24 @@ export class CniNode {
     return r.status === 0 ? r.stdout : undefined;
   }
 
+  /**
+   * The reply routing in a netns (pod-rules.ts replyRoutingCommands), one line per `ip rule` with
+   * the reply mark and per route in the reply table, both families; [] when there is none.
+   */
+  replyRouting(netns: string): string[] {
+    const ip = (args: string[]): string[] =>
+      (spawnSync('nsenter', [`--net=${netns}`, 'ip', ...args], { encoding: 'utf8' }).stdout ?? '')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '');
+    return [
+      ...ip(['-4', 'rule', 'list']).filter((l) => l.includes('fwmark 0x111')),
+      ...ip(['-4', 'route', 'show', 'table', '100']),
+      ...ip(['-6', 'rule', 'list']).filter((l) => l.includes('fwmark 0x111')),
+      ...ip(['-6', 'route', 'show', 'table', '100']),
+    ];
+  }
+
   /** Removes every netns this node made (pods, then the node, which takes the bridge and veths). */
   cleanup(): void {
     for (const ns of this.#pods) spawnSync('ip', ['netns', 'del', ns]);

@@ -80,37 +80,6 @@ async function until<T>(fn: () => T | undefined, what: string, ms = 5000): Promi
   }
 }
 
-/**
- * Reply routing for IP_TRANSPARENT delivery, as a transparent proxy needs it (Istio ambient
- * programs the same in each pod): connections from ztunnel's marked sockets get a conntrack mark,
- * the app's replies on them carry it as a packet mark and are routed locally (back to ztunnel)
- * instead of out of eth0.
- */
-function addReplyRouting(pod: TestPod): void {
-  sh('ip', ['-n', pod.netnsName, 'link', 'set', 'lo', 'up']);
-  sh(
-    'nsenter',
-    [`--net=${pod.netns}`, 'nft', '-f', '-'],
-    `table inet ambit-test-reply {
-  chain pre { type filter hook prerouting priority mangle; meta mark 0x539 ct mark set 0x111; }
-  chain out { type route hook output priority mangle; ct mark 0x111 meta mark set 0x111; }
-}`,
-  );
-  sh('ip', ['-n', pod.netnsName, 'rule', 'add', 'fwmark', '0x111', 'lookup', '100']);
-  sh('ip', [
-    '-n',
-    pod.netnsName,
-    'route',
-    'add',
-    'local',
-    '0.0.0.0/0',
-    'dev',
-    'lo',
-    'table',
-    '100',
-  ]);
-}
-
 /** tcpdump inside a netns, writing a pcap; resolves once it listens. stop() flushes and exits. */
 async function capture(
   netns: string,
@@ -159,8 +128,8 @@ describe('ztunnel in-pod mode in real network namespaces (two nodes)', () => {
   let cluster: InpodCluster;
   let a: ClusterPod; // node-a, ambient namespace "mesh"
   let c: ClusterPod; // node-a, non-ambient namespace "plain"
-  let b: ClusterPod; // node-b, "mesh", reply routing for the client's address
-  let s: ClusterPod; // node-b, ambient namespace "locked" (STRICT), no reply routing
+  let b: ClusterPod; // node-b, "mesh"
+  let s: ClusterPod; // node-b, ambient namespace "locked" (STRICT)
   const servers: Server[] = [];
 
   beforeAll(async () => {
@@ -181,10 +150,7 @@ describe('ztunnel in-pod mode in real network namespaces (two nodes)', () => {
     ]);
     a = await cluster.addPod({ node: 0, namespace: 'mesh', name: 'a', serviceAccount: 'client' });
     c = await cluster.addPod({ node: 0, namespace: 'plain', name: 'c', serviceAccount: 'plain' });
-    b = await cluster.addPod(
-      { node: 1, namespace: 'mesh', name: 'b', serviceAccount: 'server' },
-      addReplyRouting,
-    );
+    b = await cluster.addPod({ node: 1, namespace: 'mesh', name: 'b', serviceAccount: 'server' });
     s = await cluster.addPod({ node: 1, namespace: 'locked', name: 's', serviceAccount: 'vault' });
     await cluster.publishMesh();
     // The probe that decides how b's app is reached has answered.
@@ -267,7 +233,11 @@ describe('ztunnel in-pod mode in real network namespaces (two nodes)', () => {
         ),
       'plaintext access-log line',
     );
-    expect(line).toMatchObject({ protocol: 'TCP', connection_security_policy: 'none' });
+    expect(line).toMatchObject({
+      protocol: 'TCP',
+      connection_security_policy: 'none',
+      'app.src': 'client',
+    });
     expect(line['src.identity']).toBeUndefined();
 
     expect(await call(c.netns, s.ip, 8080, 'let me in')).not.toContain('got');
@@ -278,8 +248,10 @@ describe('ztunnel in-pod mode in real network namespaces (two nodes)', () => {
     expect(text(denied.error)).toMatch(/STRICT/);
   });
 
-  it("a mesh pod reaches the STRICT pod; without reply routing its app sees the pod's own address, and the log says so", async () => {
-    expect(await call(a.netns, s.ip, 8080, 'x')).toBe(`s sees ${s.ip}\ngot x`);
+  it('every captured pod has the reply routing from the node agent: the STRICT pod’s app sees the client too', async () => {
+    for (const n of cluster.nodes)
+      for (const p of n.z.inpod?.pods ?? []) expect(await p.appDialer.probed).toBe('client');
+    expect(await call(a.netns, s.ip, 8080, 'x')).toBe(`s sees ${a.ip}\ngot x`);
     const line = await until(
       () =>
         access(cluster.nodes[1]!).find(
@@ -287,7 +259,7 @@ describe('ztunnel in-pod mode in real network namespaces (two nodes)', () => {
         ),
       "s's access-log line",
     );
-    expect(line).toMatchObject({ 'src.identity': ID('mesh', 'client'), 'app.src': 'pod' });
+    expect(line).toMatchObject({ 'src.identity': ID('mesh', 'client'), 'app.src': 'client' });
   });
 
   it('passthrough to a pod outside the mesh leaves from inside the source pod (its own address)', async () => {
@@ -399,6 +371,7 @@ describe('ztunnel in-pod mode in real network namespaces (two nodes)', () => {
     expect(podsHeld()).toBe(heldBefore);
     expect(listeningPorts(p.netns)).toEqual([]);
     expect(node.cni.nftTable(p.netns, 'ambit')).toBeUndefined();
+    expect(node.cni.replyRouting(p.netns)).toEqual([]);
     expect(fds()).toBeLessThanOrEqual(fdBefore + 2);
   });
 });

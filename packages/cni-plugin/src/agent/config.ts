@@ -1,8 +1,9 @@
 // The node agent's one door for configuration: a YAML file (--config) plus a few flags, read into
 // one frozen object. Example (docs/cni.md has the full list):
 //
-//   node: node-a
-//   podsFile: /etc/ambit/pods.yaml
+//   node: node-a                      # or --node-name
+//   podsFile: /etc/ambit/pods.yaml    # development; without it: the Kubernetes API
+//   kubeconfig: /etc/ambit/kubeconfig # or --kubeconfig; neither: in-cluster
 //   install: { pluginBinary: /opt/ambit/ambit-cni, cniBinDir: /opt/cni/bin, cniConfDir: /etc/cni/net.d }
 
 import { readFile } from 'node:fs/promises';
@@ -20,7 +21,8 @@ export interface AgentConfig {
   cniSocket: string;
   ztunnelSocket: string;
   stateFile: string;
-  podsFile: string;
+  /** Where pod and namespace facts come from: a local YAML file, or the Kubernetes API. */
+  pods: { file: string } | { kubeconfig?: string };
   ackTimeoutMs: number;
   /** Node-side probe SNAT; `netns` undefined = the agent's own netns. */
   probeSnat?: { netns?: string };
@@ -33,10 +35,17 @@ export interface AgentConfig {
   };
 }
 
+/** Command-line values that override the file (`--node-name`, `--kubeconfig`). */
+export interface AgentFlags {
+  nodeName?: string;
+  kubeconfig?: string;
+}
+
 export function parseAgentConfig(
   text: string,
   command: AgentConfig['command'],
   file = 'config',
+  flags: AgentFlags = {},
 ): AgentConfig {
   const doc = parseDocument(text, { uniqueKeys: true });
   if (doc.errors.length > 0)
@@ -49,6 +58,7 @@ export function parseAgentConfig(
     'ztunnelSocket',
     'stateFile',
     'podsFile',
+    'kubeconfig',
     'ackTimeoutMs',
     'probeSnat',
     'install',
@@ -79,13 +89,23 @@ export function parseAgentConfig(
     };
   }
   if (command !== 'run' && install === undefined) r.fail('install', `required for ${command}`);
+  const kubeconfig =
+    flags.kubeconfig ?? (o.kubeconfig === undefined ? undefined : path(o.kubeconfig, 'kubeconfig'));
+  if (o.podsFile !== undefined && kubeconfig !== undefined)
+    r.fail('podsFile', 'podsFile (local pod facts) and kubeconfig exclude each other');
+  const pods: AgentConfig['pods'] =
+    o.podsFile !== undefined
+      ? { file: path(o.podsFile, 'podsFile') }
+      : kubeconfig !== undefined
+        ? { kubeconfig }
+        : {};
   return Object.freeze({
     command,
-    node: o.node === undefined ? hostname() : r.string(o.node, 'node'),
+    node: flags.nodeName ?? (o.node === undefined ? hostname() : r.string(o.node, 'node')),
     cniSocket: path(o.cniSocket, 'cniSocket', DEFAULT_AGENT_SOCKET),
     ztunnelSocket: path(o.ztunnelSocket, 'ztunnelSocket', INPOD_DEFAULT_SOCKET),
     stateFile: path(o.stateFile, 'stateFile', '/var/lib/ambit/node-agent.json'),
-    podsFile: path(o.podsFile, 'podsFile'),
+    pods,
     ackTimeoutMs:
       o.ackTimeoutMs === undefined ? 5000 : r.integer(o.ackTimeoutMs, 'ackTimeoutMs', 1, 600_000),
     ...(probeSnat ? { probeSnat } : {}),
@@ -93,11 +113,15 @@ export function parseAgentConfig(
   });
 }
 
-/** `ambit-node-agent [run|install|uninstall] --config <file>` */
+/** `ambit-node-agent [run|install|uninstall] --config <file> [--node-name <n>] [--kubeconfig <f>]` */
 export async function loadAgentConfig(argv: readonly string[]): Promise<AgentConfig> {
   const { values, positionals } = parseArgs({
     args: [...argv],
-    options: { config: { type: 'string', short: 'c' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      'node-name': { type: 'string' },
+      kubeconfig: { type: 'string' },
+    },
     allowPositionals: true,
   });
   const command = positionals[0] ?? 'run';
@@ -111,5 +135,12 @@ export async function loadAgentConfig(argv: readonly string[]): Promise<AgentCon
   } catch (err) {
     throw new CniAgentConfigError(`cannot read ${values.config}`, { cause: err });
   }
-  return parseAgentConfig(text, command, values.config);
+  const nodeName = values['node-name'];
+  if (nodeName === '') throw new CniAgentConfigError('--node-name is empty');
+  if (values.kubeconfig !== undefined && !values.kubeconfig.startsWith('/'))
+    throw new CniAgentConfigError(`--kubeconfig ${values.kubeconfig} is not an absolute path`);
+  return parseAgentConfig(text, command, values.config, {
+    ...(nodeName !== undefined ? { nodeName } : {}),
+    ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+  });
 }

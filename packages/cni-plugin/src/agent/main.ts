@@ -2,14 +2,40 @@
 // when the config has an `install` section); `install` / `uninstall` only edit the node's CNI setup.
 
 import { watchFile } from 'node:fs';
-import { createLogger } from '@ambit/core/log';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createLogger, type Logger } from '@ambit/core/log';
 import { CniServer } from './cni-server.ts';
-import { loadAgentConfig } from './config.ts';
+import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { installCni, uninstallCni } from './install-cni.ts';
+import { KubePodSource } from './kube-pod-source.ts';
 import { LocalPodSource } from './local-pod-source.ts';
 import { NodeAgent } from './node-agent.ts';
+import type { PodSource } from './pod-source.ts';
 
 const log = createLogger({ fields: { component: 'ambit-node-agent' } });
+
+/** The local pods file (reloaded when it changes), or the Kubernetes API (file or in-cluster). */
+async function openPodSource(cfg: AgentConfig, logger: Logger): Promise<PodSource> {
+  if ('file' in cfg.pods) {
+    const local = new LocalPodSource(cfg.pods.file);
+    await local.reload();
+    watchFile(cfg.pods.file, { interval: 1000 }, () => {
+      local
+        .reload()
+        .catch((err: unknown) =>
+          logger.error('pods file refused; keeping the last good copy', { err }),
+        );
+    });
+    return local;
+  }
+  const kubeConfig = new KubeConfig();
+  if (cfg.pods.kubeconfig === undefined) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromFile(cfg.pods.kubeconfig);
+  const kube = new KubePodSource({ kubeConfig, node: cfg.node, logger });
+  await kube.start();
+  logger.info('watching the Kubernetes API', { node: cfg.node });
+  return kube;
+}
 
 async function main(): Promise<void> {
   const cfg = await loadAgentConfig(process.argv.slice(2));
@@ -25,13 +51,7 @@ async function main(): Promise<void> {
   }
   if (cfg.command === 'install') return;
 
-  const source = new LocalPodSource(cfg.podsFile);
-  await source.reload();
-  watchFile(cfg.podsFile, { interval: 1000 }, () => {
-    source
-      .reload()
-      .catch((err: unknown) => log.error('pods file refused; keeping the last good copy', { err }));
-  });
+  const source = await openPodSource(cfg, log);
   const agent = new NodeAgent({
     node: cfg.node,
     source,
@@ -49,7 +69,9 @@ async function main(): Promise<void> {
   await agent.start();
   log.info('node agent ready', { cniSocket: cfg.cniSocket, ztunnelSocket: cfg.ztunnelSocket });
   const stop = (): void => {
-    void Promise.all([server.close(), agent.close()]).then(() => process.exit(0));
+    void Promise.all([server.close(), agent.close()])
+      .then(() => source.close())
+      .then(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

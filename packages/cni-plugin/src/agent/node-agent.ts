@@ -263,7 +263,7 @@ export class NodeAgent {
     }
     pod.enrolled = handoff;
     await this.#save();
-    await this.#opts.source.recordEnrolment(facts, true);
+    await this.#record(facts, true);
   }
 
   /** Best effort: rules off, ztunnel told; the pod is released even if either fails. */
@@ -279,8 +279,19 @@ export class NodeAgent {
         this.#log.warn('ztunnel did not acknowledge del; the next snapshot drops the pod', { err }),
       );
     const facts = await this.#opts.source.getPod(pod.namespace, pod.name);
-    if (facts) await this.#opts.source.recordEnrolment(facts, false);
+    if (facts) await this.#record(facts, false);
     this.#log.info('pod released', { pod: `${pod.namespace}/${pod.name}`, reason });
+  }
+
+  /** Publishes the decision (Kubernetes: the pod annotation); a failure never undoes a capture. */
+  async #record(facts: PodFacts, enrolled: boolean): Promise<void> {
+    await this.#opts.source.recordEnrolment(facts, enrolled).catch((err: unknown) =>
+      this.#log.warn('could not record the enrolment', {
+        pod: `${facts.namespace}/${facts.name}`,
+        enrolled,
+        err,
+      }),
+    );
   }
 
   /**

@@ -1,0 +1,29 @@
+import { describe, expect, it } from 'vitest';
+import { parseAgentConfig } from './config.ts';
+
+describe('node agent config: where pod facts come from', () => {
+  it('a pods file means the local source', () => {
+    const c = parseAgentConfig('node: n1\npodsFile: /etc/ambit/pods.yaml\n', 'run');
+    expect(c.pods).toEqual({ file: '/etc/ambit/pods.yaml' });
+    expect(c.node).toBe('n1');
+  });
+  it('without a pods file: Kubernetes, in-cluster unless a kubeconfig is given', () => {
+    expect(parseAgentConfig('node: n1\n', 'run').pods).toEqual({});
+    expect(parseAgentConfig('kubeconfig: /etc/kc\n', 'run').pods).toEqual({
+      kubeconfig: '/etc/kc',
+    });
+  });
+  it('--kubeconfig and --node-name override the file', () => {
+    const c = parseAgentConfig('node: from-file\nkubeconfig: /etc/kc\n', 'run', 'f', {
+      nodeName: 'from-flag',
+      kubeconfig: '/root/kc',
+    });
+    expect(c).toMatchObject({ node: 'from-flag', pods: { kubeconfig: '/root/kc' } });
+  });
+  it('refuses both a pods file and a kubeconfig, and relative paths', () => {
+    expect(() =>
+      parseAgentConfig('podsFile: /p.yaml\n', 'run', 'f', { kubeconfig: '/kc' }),
+    ).toThrow(/exclude each other/);
+    expect(() => parseAgentConfig('kubeconfig: kc\n', 'run')).toThrow(/not an absolute path/);
+  });
+});

@@ -40,9 +40,9 @@ const nodeA = `ctl-a-${id}`;
 const nodeB = `ctl-b-${id}`;
 const quiet = { write: () => true };
 
-function startController(kubeconfig: string, identity: string): Promise<Controller> {
+function startController(kubeconfig: string, identity: string, port = 0): Promise<Controller> {
   const config = loadConfig(
-    ['--kubeconfig', kubeconfig, '--namespace', sys, '--listen', '127.0.0.1:0', '--monitoring-addr', '127.0.0.1:0', '--identity', identity, '--lease-duration', '4', '--waypoint-image', 'registry.invalid/waypoint:test'],
+    ['--kubeconfig', kubeconfig, '--namespace', sys, '--listen', `127.0.0.1:${port}`, '--monitoring-addr', '127.0.0.1:0', '--identity', identity, '--lease-duration', '4', '--waypoint-image', 'registry.invalid/waypoint:test'],
     {},
   );
   if (config === 'help') throw new Error('help');
@@ -87,6 +87,10 @@ describe('controller against a real API server', () => {
 
   afterAll(async () => {
     await ctl?.stop();
+    for (const ns of [app, sys]) {
+      const pods = await c?.core.listNamespacedPod({ namespace: ns }).catch(() => undefined);
+      for (const p of pods?.items ?? []) await deletePod(c, ns, p.metadata?.name ?? '');
+    }
     await c?.core.deleteNamespace({ name: app }).catch(() => {});
     await c?.core.deleteNamespace({ name: sys }).catch(() => {});
     for (const n of [nodeA, nodeB]) await c?.core.deleteNode({ name: n }).catch(() => {});
@@ -158,8 +162,10 @@ describe('controller against a real API server', () => {
     const s = client(ctl);
     try {
       await s.ready();
-      const uid = (await c.core.readNamespacedPod({ namespace: app, name: 'web-1' })).metadata?.uid ?? '';
-      await waitFor('web-1 uses the waypoint', () => held<Workload>(s, 'Workload', uid)?.waypoint !== undefined);
+      // The namespace's only Waypoint is its default; `for: service` (the default) puts it in
+      // front of the namespace's Services.
+      const ref = await waitFor('Service web uses the waypoint', () => held<Service>(s, 'Service', `${app}/web`)?.waypoint);
+      expect(JSON.stringify(ref)).toContain(`/ns/${app}/sa/wp`);
     } finally {
       s.close();
     }
@@ -227,20 +233,24 @@ describe('controller against a real API server', () => {
     expect(answer.body).toMatch(/SAN|identit/i);
   });
 
-  it('has invalid Waypoints and AuthorizationPolicies refused by the API server with a message to act on', async () => {
-    // Every CRD must be accepted by a real API server in the first place (CEL cost budget...).
+  const createAmbit = async (plural: string, body: object): Promise<string> => {
+    try {
+      await c.custom.createNamespacedCustomObject({ group: 'ambit.dev', version: 'v1alpha1', namespace: app, plural, body });
+      return 'created';
+    } catch (err) {
+      return String((err as { body?: unknown }).body ?? err);
+    }
+  };
+
+  it('has an invalid Waypoint refused by the API server with a message to act on', async () => {
+    expect(await createAmbit('waypoints', { apiVersion: 'ambit.dev/v1alpha1', kind: 'Waypoint', metadata: { name: 'bad' }, spec: { replicas: 0 } })).toMatch(/spec.replicas.*should be greater than or equal to 1/);
+  });
+
+  it('has an invalid AuthorizationPolicy refused by the API server with a message to act on', async () => {
+    // The CRD itself must be accepted by a real API server first (CEL cost budget and all).
     expect(Object.fromEntries(refusedCrds)).toEqual({});
-    const create = async (plural: string, body: object) => {
-      try {
-        await c.custom.createNamespacedCustomObject({ group: 'ambit.dev', version: 'v1alpha1', namespace: app, plural, body });
-        return 'created';
-      } catch (err) {
-        return String((err as { body?: unknown }).body ?? err);
-      }
-    };
-    expect(await create('waypoints', { apiVersion: 'ambit.dev/v1alpha1', kind: 'Waypoint', metadata: { name: 'bad' }, spec: { replicas: 0 } })).toMatch(/spec.replicas.*should be greater than or equal to 1/);
     expect(
-      await create('authorizationpolicies', {
+      await createAmbit('authorizationpolicies', {
         apiVersion: 'ambit.dev/v1alpha1',
         kind: 'AuthorizationPolicy',
         metadata: { name: 'bad' },
@@ -256,20 +266,26 @@ describe('controller against a real API server', () => {
       await s.ready();
       const web = (await c.core.readNamespacedPod({ namespace: app, name: 'web-1' })).metadata?.uid ?? '';
       expect(held<Workload>(s, 'Workload', web)).toBeDefined();
+      const port = ctl.addresses().stream.port;
       await ctl.stop();
       await waitFor('client disconnected', () => !s.state().connected);
       expect(held<Workload>(s, 'Workload', web)?.protocol).toBe('HBONE');
       // A change while no controller runs.
       const late = await createRunningPod(c, { namespace: app, name: 'web-2', node: nodeA, ip: '10.77.1.2', labels: { app: 'web' } });
       updates.length = 0;
-      ctl = await startController(inject('ambitKubeconfig'), 'replica-1b');
+      ctl = await startController(inject('ambitKubeconfig'), 'replica-1b', port);
       const lateUid = late.metadata?.uid ?? '';
       await waitFor('web-2 after restart', () => held<Workload>(s, 'Workload', lateUid)?.protocol === 'HBONE', 30_000);
       await waitFor('every type resynced', () => new Set(updates.map((u) => u.type)).size === RESOURCE_TYPES.length || undefined, 10_000).catch(() => undefined);
-      const changedWorkloads = updates.filter((u) => u.type === 'Workload').flatMap((u) => u.changed);
+      // Only this test's namespace counts: other suites share the API server.
+      const ours = new Set((await c.core.listNamespacedPod({ namespace: app })).items.map((p) => p.metadata?.uid ?? ''));
+      const changedWorkloads = updates.filter((u) => u.type === 'Workload').flatMap((u) => u.changed).filter((k) => ours.has(k));
       expect(changedWorkloads).toEqual([lateUid]);
-      for (const u of updates) if (u.type !== 'Workload' && u.type !== 'Service') expect(u.changed).toEqual([]);
-      expect(updates.flatMap((u) => u.removed)).toEqual([]);
+      const removed = updates.flatMap((u) => u.removed).filter((k) => ours.has(k) || k.startsWith(`${app}/`));
+      expect(removed).toEqual([]);
+      const changedServices = updates.filter((u) => u.type === 'Service').flatMap((u) => u.changed);
+      expect(changedServices.filter((k) => k.startsWith(`${app}/`))).toEqual([`${app}/web`]); // web-2 is a new endpoint
+      for (const u of updates) if (u.type === 'MeshConfig' || u.type === 'Route') expect(u.changed).toEqual([]);
     } finally {
       s.close();
     }

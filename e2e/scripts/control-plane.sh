@@ -13,11 +13,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_SCRIPTS/pki.sh"
 
 ETCD_DATA=$E2E_DIR/etcd
+CG=$CG_ROOT/control-plane
 
 api_ready() { kubectl_admin get --raw /readyz; }
 
 up() {
-  [ "$(id -u)" = 0 ] || die "the control plane's etcd tmpfs needs root"
   K8S_BIN=$(bin_dir kubernetes)
   local etcd_bin
   etcd_bin=$(bin_dir etcd)
@@ -33,18 +33,21 @@ up() {
   kubeconfig "$E2E_DIR/controller-manager.kubeconfig" controller-manager "$server"
   kubeconfig "$E2E_DIR/scheduler.kubeconfig" scheduler "$server"
 
+  [ "$(id -u)" = 0 ] && cg_make "$CG"
   if ! alive etcd; then
     mkdir -p "$ETCD_DATA"
-    mountpoint -q "$ETCD_DATA" || mount -t tmpfs -o size=1g,mode=700 ambit-e2e-etcd "$ETCD_DATA"
+    if [ "$(id -u)" = 0 ]; then
+      mountpoint -q "$ETCD_DATA" || mount -t tmpfs -o size=1g,mode=700 ambit-e2e-etcd "$ETCD_DATA"
+    fi
     local peer="http://127.0.0.1:$ETCD_PEER_PORT" client="http://127.0.0.1:$ETCD_CLIENT_PORT"
-    start etcd "$etcd_bin/etcd" --name default --data-dir "$ETCD_DATA/data" \
+    start etcd "$E2E_SCRIPTS/exec-in.sh" "$CG" - "$etcd_bin/etcd" --name default --data-dir "$ETCD_DATA/data" \
       --listen-client-urls "$client" --advertise-client-urls "$client" \
       --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" \
       --initial-cluster "default=$peer" --unsafe-no-fsync --log-level warn
   fi
   wait_for 30 etcd curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health"
 
-  start kube-apiserver "$K8S_BIN/kube-apiserver" \
+  start kube-apiserver "$E2E_SCRIPTS/exec-in.sh" "$CG" - "$K8S_BIN/kube-apiserver" \
     --bind-address "$ADDR" --advertise-address "$ADDR" --secure-port "$API_PORT" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
@@ -59,7 +62,7 @@ up() {
     --allow-privileged=true --profiling=false --v=1
   wait_for 90 "the API server's /readyz" api_ready
 
-  start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+  start kube-controller-manager "$E2E_SCRIPTS/exec-in.sh" "$CG" - "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$E2E_DIR/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$E2E_DIR/controller-manager.kubeconfig" \
     --authorization-kubeconfig "$E2E_DIR/controller-manager.kubeconfig" \
@@ -69,7 +72,7 @@ up() {
     --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" --cluster-cidr "$CLUSTER_CIDR" \
     --allocate-node-cidrs=false --profiling=false --v=1
-  start kube-scheduler "$K8S_BIN/kube-scheduler" \
+  start kube-scheduler "$E2E_SCRIPTS/exec-in.sh" "$CG" - "$K8S_BIN/kube-scheduler" \
     --kubeconfig "$E2E_DIR/scheduler.kubeconfig" \
     --authentication-kubeconfig "$E2E_DIR/scheduler.kubeconfig" \
     --authorization-kubeconfig "$E2E_DIR/scheduler.kubeconfig" \
@@ -90,6 +93,11 @@ down() {
     umount "$ETCD_DATA"
   fi
   rm -rf "$ETCD_DATA"
+  if [ "$(id -u)" = 0 ]; then
+    cg_kill "$CG"
+    local h
+    for h in $CG_HIERARCHIES; do rmdir "/sys/fs/cgroup/$h/$CG_ROOT" 2> /dev/null || true; done
+  fi
 }
 
 status() {

@@ -84,4 +84,38 @@ wait_for() {
   die "timed out after ${secs}s waiting for $what (logs: $LOGS)"
 }
 
+# Cgroups (v1 hierarchies) group what the cluster runs: <state dir name>/control-plane and
+# <state dir name>/<node>, so teardown can find every process and memory use can be read.
+CG_HIERARCHIES="cpu cpuacct cpuset memory devices freezer blkio pids systemd"
+CG_ROOT=$(basename "$E2E_DIR")
+cg_make() {
+  local cg=$1 h
+  for h in $CG_HIERARCHIES; do
+    mkdir -p "/sys/fs/cgroup/$h/$cg"
+  done
+  # A new cpuset is empty; fill it from the parent, top down.
+  local path="" part
+  for part in ${cg//\// }; do
+    path="$path/$part"
+    [ -s "/sys/fs/cgroup/cpuset$path/cpuset.cpus" ] || cat "/sys/fs/cgroup/cpuset$(dirname "$path")/cpuset.cpus" > "/sys/fs/cgroup/cpuset$path/cpuset.cpus"
+    [ -s "/sys/fs/cgroup/cpuset$path/cpuset.mems" ] || cat "/sys/fs/cgroup/cpuset$(dirname "$path")/cpuset.mems" > "/sys/fs/cgroup/cpuset$path/cpuset.mems"
+  done
+}
+# cg_kill <cg>: SIGKILL every process in the cgroup tree (containers, shims, daemons), then remove it.
+cg_kill() {
+  local cg=$1 pids i h
+  [ -d "/sys/fs/cgroup/pids/$cg" ] || return 0
+  for i in $(seq 1 50); do
+    pids=$(find "/sys/fs/cgroup/pids/$cg" -name cgroup.procs -exec cat {} + 2> /dev/null | sort -u)
+    [ -z "$pids" ] && break
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2> /dev/null || true
+    sleep 0.2
+  done
+  for h in $CG_HIERARCHIES; do
+    [ -d "/sys/fs/cgroup/$h/$cg" ] && find "/sys/fs/cgroup/$h/$cg" -depth -type d -exec rmdir {} + 2> /dev/null
+  done
+  return 0
+}
+
 kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }

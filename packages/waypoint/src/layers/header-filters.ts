@@ -1,0 +1,32 @@
+// RequestHeaderModifier, URLRewrite (on the way in) and ResponseHeaderModifier (on the way out).
+
+import type { RouteHeaderModifier } from '@ambit/core/mesh/route-types';
+import type { HeaderMap, Layer } from '../http/types.ts';
+
+export function modifyHeaders(headers: HeaderMap, mods: readonly RouteHeaderModifier[]): HeaderMap {
+  if (mods.length === 0) return headers;
+  const out: HeaderMap = { ...headers };
+  for (const m of mods) {
+    for (const { name, value } of m.set ?? []) out[name] = value;
+    for (const { name, value } of m.add ?? []) {
+      const old = out[name];
+      out[name] = old === undefined ? value : [...(Array.isArray(old) ? old : [old]), value];
+    }
+    for (const name of m.remove ?? []) delete out[name];
+  }
+  return out;
+}
+
+export function headerFilters(): Layer {
+  return (next) => async (req) => {
+    const plan = req.plan;
+    if (plan?.kind !== 'forward') return next(req);
+    const res = await next({
+      ...req,
+      headers: modifyHeaders(req.headers, plan.requestHeaders),
+      path: plan.path ?? req.path,
+      authority: plan.authority ?? req.authority,
+    });
+    return plan.responseHeaders.length === 0 ? res : { ...res, headers: modifyHeaders(res.headers, plan.responseHeaders) };
+  };
+}

@@ -134,6 +134,11 @@ export class KubePodSource implements PodSource {
     });
   }
 
+  /** The pods in the watch cache (this node's). */
+  watchedPods(): PodFacts[] {
+    return this.#pods.lw.list().flatMap((p) => podFactsOf(p) ?? []);
+  }
+
   getNamespace(name: string): NamespaceFacts | undefined {
     const ns = this.#namespaces.lw.get(name);
     return ns ? { name, labels: ns.metadata?.labels ?? {} } : undefined;

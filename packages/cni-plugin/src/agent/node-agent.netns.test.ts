@@ -8,65 +8,16 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { InpodPod } from '@ambit/core/inpod/protocol';
-import { InpodServer } from '@ambit/core/inpod/server';
 import { createLogger } from '@ambit/core/log';
 import { callAgent } from '../plugin/call-agent.ts';
 import { CNI_WIRE_VERSION } from '../cni-wire.ts';
 import { CniNode, greeterInNetns, readFromNetns, sh, type TestPod } from '../testing/cni-node.ts';
+import { waitFor, ztunnelRecorder, type Recorder } from '../testing/ztunnel-recorder.ts';
 import { CniServer } from './cni-server.ts';
 import { LocalPodSource } from './local-pod-source.ts';
 import { NodeAgent } from './node-agent.ts';
 
 const SEA = join(import.meta.dirname, '../../build/ambit-cni');
-
-interface Recorder {
-  server: InpodServer;
-  held: Map<string, InpodPod>;
-  log: string[];
-}
-
-async function ztunnelRecorder(socketPath: string): Promise<Recorder> {
-  const held = new Map<string, InpodPod>();
-  const log: string[] = [];
-  const server = new InpodServer({
-    socketPath,
-    handlers: {
-      snapshot(pods) {
-        log.push(
-          `snapshot:${pods
-            .map((p) => p.name)
-            .sort()
-            .join(',')}`,
-        );
-        held.clear();
-        for (const p of pods) held.set(p.uid, p);
-      },
-      add(p) {
-        log.push(`add:${p.name}`);
-        held.set(p.uid, p);
-      },
-      del(uid) {
-        log.push(`del:${held.get(uid)?.name ?? uid}`);
-        held.delete(uid);
-      },
-    },
-  });
-  await server.listen();
-  return { server, held, log };
-}
-
-function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) resolve();
-      else if (Date.now() > until) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 describe('node agent with ambit-cni in real network namespaces', () => {
   let node: CniNode;

@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { endToEndHeaders } from './hop-by-hop.ts';
 import type { ConnectionInfo, ProxyRequest } from './types.ts';
 import type { DownstreamDeps } from './downstream-http1.ts';
+import { discardBody } from './discard-body.ts';
 
 const STREAM_WINDOW = 4 * 1024 * 1024;
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
@@ -64,7 +65,7 @@ export class H2Downstream {
     if (req.body === undefined) stream.resume();
     const res = await this.#deps.handler(req);
     if (stream.destroyed || stream.closed) {
-      res.body?.destroy();
+      discardBody(res.body);
       return;
     }
     const headersOut = { ...res.headers };

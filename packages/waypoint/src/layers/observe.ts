@@ -4,6 +4,7 @@
 
 import { Transform, type Readable } from 'node:stream';
 import type { Logger } from '@ambit/core/log';
+import { workloadIdentity } from '@ambit/core/mesh/types';
 import { requestLabels } from '@ambit/core/metrics/istio-labels';
 import type { Layer, ProxyRequest, ProxyResponse } from '../http/types.ts';
 import type { WaypointMetrics } from '../telemetry/metrics.ts';
@@ -56,6 +57,8 @@ export function observe(deps: ObserveDeps): Layer {
           source: req.conn.source,
           sourcePrincipal: req.conn.peerId,
           destination: n.destinationWorkload,
+          destinationPrincipal:
+            n.destinationWorkload && workloadIdentity(n.destinationWorkload, req.snapshot.mesh.mesh.trustDomain),
           destinationService: n.destinationService ?? (req.conn.target.kind === 'service' ? req.conn.target.service : undefined),
           requestProtocol: req.grpc ? 'grpc' : 'http',
           responseFlags: flag,

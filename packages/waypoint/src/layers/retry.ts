@@ -15,6 +15,7 @@ import type { UpstreamTarget } from '../routing/plan-request.ts';
 import { realClock, type Clock } from './clock.ts';
 import { bufferUpTo, replay } from './replayable-body.ts';
 import type { RetryBudget } from './retry-budget.ts';
+import { discardBody } from '../http/discard-body.ts';
 
 export interface RetryOptions {
   budget: RetryBudget;
@@ -96,7 +97,7 @@ export function retry(opts: RetryOptions): Layer {
         if (res !== undefined) return res;
         throw error as WaypointHttpError;
       }
-      res?.body?.destroy();
+      discardBody(res?.body);
       req.notes.retries += 1;
       opts.onRetry?.(req, 'retried');
       if (policy.backoffMs > 0) await sleep(clock, policy.backoffMs * Math.min(2 ** n, 10), req.signal);

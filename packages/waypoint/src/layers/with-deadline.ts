@@ -5,6 +5,7 @@
 import { WaypointTimeoutError } from '@ambit/core/errors';
 import type { Handler, ProxyRequest, ProxyResponse } from '../http/types.ts';
 import type { Clock } from './clock.ts';
+import { discardBody } from '../http/discard-body.ts';
 
 export async function withDeadline(
   next: Handler,
@@ -29,6 +30,6 @@ export async function withDeadline(
   } finally {
     clock.clearTimeout(timer);
     // A response that arrives after the deadline is dropped.
-    if (ac.signal.aborted) void work.then((r) => r.body?.destroy(), () => {});
+    if (ac.signal.aborted) void work.then((r) => discardBody(r.body), () => {});
   }
 }

@@ -1,7 +1,7 @@
 // The routes bound to each Service, compiled once per config update into one ordered list of
 // matches per (service, port), so a request walks a flat list and takes the first match.
-// Precedence follows Gateway API (HTTPRoute spec, "matching precedence"): exact path before
-// prefix; longer prefix first; then a match with a method; more header matches; more query
+// Precedence follows Gateway API (HTTPRoute spec, "matching precedence"): exact path, then
+// regular expressions (implementation-specific there; Istio's order), then prefix; longer prefix first; then a match with a method; more header matches; more query
 // matches; then the older route; then namespace/name; then rule and match order.
 
 import type { Route, RouteMatch, RouteRule } from '@ambit/core/mesh/route-types';
@@ -88,7 +88,7 @@ function compile(route: Route, rule: RouteRule, ruleIndex: number, m: RouteMatch
 /** Negative when `a` takes precedence over `b`. */
 function precedence(a: CompiledMatch, b: CompiledMatch): number {
   const kind = (m: RouteMatch): number =>
-    m.path.type === 'Exact' ? 0 : m.path.type === 'PathPrefix' ? 1 : 2;
+    m.path.type === 'Exact' ? 0 : m.path.type === 'RegularExpression' ? 1 : 2;
   return (
     kind(a.match) - kind(b.match) ||
     (a.match.path.type === 'PathPrefix' ? b.match.path.value.length - a.match.path.value.length : 0) ||

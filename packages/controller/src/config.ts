@@ -50,23 +50,87 @@ export interface ControllerConfig {
 
 const OPTIONS = {
   kubeconfig: { type: 'string', env: 'KUBECONFIG', help: 'kubeconfig file (default: in-cluster)' },
-  manifests: { type: 'string', env: 'AMBIT_MANIFESTS', help: 'file mode: directory of YAML manifests' },
-  'ca-dir': { type: 'string', env: 'AMBIT_CA_DIR', help: 'file mode: local CA directory (default <manifests>/.ambit-ca)' },
-  'tokens-file': { type: 'string', env: 'AMBIT_TOKENS_FILE', help: 'file mode: callers\' tokens (YAML)' },
-  namespace: { type: 'string', env: 'POD_NAMESPACE', help: 'controller namespace (default ambit-system)' },
-  'trust-domain': { type: 'string', env: 'AMBIT_TRUST_DOMAIN', help: 'SPIFFE trust domain (default cluster.local)' },
-  'cluster-domain': { type: 'string', env: 'AMBIT_CLUSTER_DOMAIN', help: 'cluster DNS domain (default cluster.local)' },
-  listen: { type: 'string', env: 'AMBIT_LISTEN', help: 'config stream + CA address (default 0.0.0.0:15012)' },
-  'monitoring-addr': { type: 'string', env: 'AMBIT_MONITORING_ADDR', help: 'metrics + health address (default 0.0.0.0:15014)' },
-  identity: { type: 'string', env: 'POD_NAME', help: 'leader-election identity (default: host name)' },
-  'lease-duration': { type: 'string', env: 'AMBIT_LEASE_DURATION', help: 'leader Lease duration in seconds (default 15)' },
-  'ca-secret': { type: 'string', env: 'AMBIT_CA_SECRET', help: 'CA Secret name in the namespace (default ambit-ca)' },
-  'ztunnel-sa': { type: 'string', env: 'AMBIT_ZTUNNEL_SA', help: 'ztunnel ServiceAccount <ns>/<name> (default <namespace>/ztunnel)' },
+  manifests: {
+    type: 'string',
+    env: 'AMBIT_MANIFESTS',
+    help: 'file mode: directory of YAML manifests',
+  },
+  'ca-dir': {
+    type: 'string',
+    env: 'AMBIT_CA_DIR',
+    help: 'file mode: local CA directory (default <manifests>/.ambit-ca)',
+  },
+  'tokens-file': {
+    type: 'string',
+    env: 'AMBIT_TOKENS_FILE',
+    help: "file mode: callers' tokens (YAML)",
+  },
+  namespace: {
+    type: 'string',
+    env: 'POD_NAMESPACE',
+    help: 'controller namespace (default ambit-system)',
+  },
+  'trust-domain': {
+    type: 'string',
+    env: 'AMBIT_TRUST_DOMAIN',
+    help: 'SPIFFE trust domain (default cluster.local)',
+  },
+  'cluster-domain': {
+    type: 'string',
+    env: 'AMBIT_CLUSTER_DOMAIN',
+    help: 'cluster DNS domain (default cluster.local)',
+  },
+  listen: {
+    type: 'string',
+    env: 'AMBIT_LISTEN',
+    help: 'config stream + CA address (default 0.0.0.0:15012)',
+  },
+  'monitoring-addr': {
+    type: 'string',
+    env: 'AMBIT_MONITORING_ADDR',
+    help: 'metrics + health address (default 0.0.0.0:15014)',
+  },
+  identity: {
+    type: 'string',
+    env: 'POD_NAME',
+    help: 'leader-election identity (default: host name)',
+  },
+  'lease-duration': {
+    type: 'string',
+    env: 'AMBIT_LEASE_DURATION',
+    help: 'leader Lease duration in seconds (default 15)',
+  },
+  'ca-secret': {
+    type: 'string',
+    env: 'AMBIT_CA_SECRET',
+    help: 'CA Secret name in the namespace (default ambit-ca)',
+  },
+  'ztunnel-sa': {
+    type: 'string',
+    env: 'AMBIT_ZTUNNEL_SA',
+    help: 'ztunnel ServiceAccount <ns>/<name> (default <namespace>/ztunnel)',
+  },
   'waypoint-image': { type: 'string', env: 'AMBIT_WAYPOINT_IMAGE', help: 'waypoint proxy image' },
-  'waypoint-controller-address': { type: 'string', env: 'AMBIT_WAYPOINT_CONTROLLER_ADDRESS', help: 'controller host:port waypoints dial (default ambit-controller.<namespace>.svc:15012)' },
-  'serving-dns': { type: 'string', env: 'AMBIT_SERVING_DNS', help: 'comma-separated DNS names of the 15012 certificate' },
-  'serving-ip': { type: 'string', env: 'AMBIT_SERVING_IP', help: 'comma-separated IPs of the 15012 certificate (file mode default 127.0.0.1)' },
-  'log-level': { type: 'string', env: 'AMBIT_LOG_LEVEL', help: 'debug, info, warn or error (default info)' },
+  'waypoint-controller-address': {
+    type: 'string',
+    env: 'AMBIT_WAYPOINT_CONTROLLER_ADDRESS',
+    help: 'controller host:port waypoints dial (default ambit-controller.<namespace>.svc:15012)',
+  },
+  'serving-dns': {
+    type: 'string',
+    env: 'AMBIT_SERVING_DNS',
+    help: 'comma-separated DNS names of the 15012 certificate',
+  },
+  'serving-ip': {
+    type: 'string',
+    env: 'AMBIT_SERVING_IP',
+    help: 'comma-separated IPs of the 15012 certificate (file mode default 127.0.0.1)',
+  },
+  'log-level': {
+    type: 'string',
+    env: 'AMBIT_LOG_LEVEL',
+    help: 'debug, info, warn or error (default info)',
+  },
   help: { type: 'boolean', env: undefined, help: 'show this help' },
 } as const;
 
@@ -74,7 +138,9 @@ export const USAGE = [
   'Usage: ambit-controller [--kubeconfig <file>] [options]',
   '       ambit-controller --manifests <dir> [--tokens-file <file>] [options]   (file mode)',
   '',
-  ...Object.entries(OPTIONS).map(([k, v]) => `  --${k.padEnd(28)} ${v.help}${v.env ? ` [$${v.env}]` : ''}`),
+  ...Object.entries(OPTIONS).map(
+    ([k, v]) => `  --${k.padEnd(28)} ${v.help}${v.env ? ` [$${v.env}]` : ''}`,
+  ),
 ].join('\n');
 
 function bad(what: string, why: string): never {
@@ -84,12 +150,16 @@ function bad(what: string, why: string): never {
 export function parseHostPort(what: string, v: string): HostPort {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(v);
   const port = Number(m?.[3]);
-  if (m === null || !(port >= 0 && port <= 65535)) bad(what, `${JSON.stringify(v)} is not host:port`);
+  if (m === null || !(port >= 0 && port <= 65535))
+    bad(what, `${JSON.stringify(v)} is not host:port`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
 function list(v: string | undefined): string[] | undefined {
-  return v?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return v
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 /** Parses argv + env; returns 'help' for --help. Throws ControllerConfigError. */
@@ -106,7 +176,7 @@ export function loadConfig(
       strict: true,
       allowPositionals: false,
     });
-    values = parsed.values as Record<string, string | boolean | undefined>;
+    values = parsed.values;
   } catch (err) {
     throw new ControllerConfigError(`${(err as Error).message}\n\n${USAGE}`, { cause: err });
   }
@@ -121,14 +191,17 @@ export function loadConfig(
   const fileMode = manifests !== undefined;
   const namespace = get('namespace') ?? 'ambit-system';
   const trustDomain = get('trust-domain') ?? 'cluster.local';
-  if (!/^[a-z0-9._-]+$/.test(trustDomain)) bad('--trust-domain', `${JSON.stringify(trustDomain)} is not a trust domain`);
+  if (!/^[a-z0-9._-]+$/.test(trustDomain))
+    bad('--trust-domain', `${JSON.stringify(trustDomain)} is not a trust domain`);
   const leaseSeconds = Number(get('lease-duration') ?? '15');
   if (!(leaseSeconds >= 2 && leaseSeconds <= 600)) bad('--lease-duration', 'use 2 to 600 seconds');
   const ztunnelSa = get('ztunnel-sa') ?? `${namespace}/ztunnel`;
   const [zns, zsa, ...extra] = ztunnelSa.split('/');
-  if (!zns || !zsa || extra.length > 0) bad('--ztunnel-sa', `${JSON.stringify(ztunnelSa)} is not <namespace>/<name>`);
+  if (!zns || !zsa || extra.length > 0)
+    bad('--ztunnel-sa', `${JSON.stringify(ztunnelSa)} is not <namespace>/<name>`);
   const level = get('log-level') ?? 'info';
-  if (!['debug', 'info', 'warn', 'error'].includes(level)) bad('--log-level', `${JSON.stringify(level)} is not debug, info, warn or error`);
+  if (!['debug', 'info', 'warn', 'error'].includes(level))
+    bad('--log-level', `${JSON.stringify(level)} is not debug, info, warn or error`);
   const service = `ambit-controller.${namespace}`;
   const manifestsDir = manifests === undefined ? undefined : resolve(cwd, manifests);
   const kubeconfig = get('kubeconfig');
@@ -145,8 +218,14 @@ export function loadConfig(
     namespace,
     trustDomain,
     clusterDomain: get('cluster-domain') ?? 'cluster.local',
-    listen: parseHostPort('--listen', get('listen') ?? (fileMode ? '127.0.0.1:15012' : '0.0.0.0:15012')),
-    monitoring: parseHostPort('--monitoring-addr', get('monitoring-addr') ?? (fileMode ? '127.0.0.1:15014' : '0.0.0.0:15014')),
+    listen: parseHostPort(
+      '--listen',
+      get('listen') ?? (fileMode ? '127.0.0.1:15012' : '0.0.0.0:15012'),
+    ),
+    monitoring: parseHostPort(
+      '--monitoring-addr',
+      get('monitoring-addr') ?? (fileMode ? '127.0.0.1:15014' : '0.0.0.0:15014'),
+    ),
     identity: get('identity') ?? hostname(),
     leaseDurationMs: leaseSeconds * 1000,
     caSecret: get('ca-secret') ?? 'ambit-ca',
@@ -154,7 +233,13 @@ export function loadConfig(
     waypointImage: get('waypoint-image') ?? 'ghcr.io/ambit-mesh/waypoint:latest',
     waypointControllerAddress: get('waypoint-controller-address') ?? `${service}.svc:15012`,
     servingDnsNames: Object.freeze(
-      list(get('serving-dns')) ?? [`${service}.svc`, `${service}.svc.cluster.local`, service, 'ambit-controller', 'localhost'],
+      list(get('serving-dns')) ?? [
+        `${service}.svc`,
+        `${service}.svc.cluster.local`,
+        service,
+        'ambit-controller',
+        'localhost',
+      ],
     ),
     servingIps: Object.freeze(list(get('serving-ip')) ?? (fileMode ? ['127.0.0.1'] : [])),
     logLevel: level as LogLevel,

@@ -42,11 +42,32 @@ const quiet = { write: () => true };
 
 function startController(kubeconfig: string, identity: string, port = 0): Promise<Controller> {
   const config = loadConfig(
-    ['--kubeconfig', kubeconfig, '--namespace', sys, '--listen', `127.0.0.1:${port}`, '--monitoring-addr', '127.0.0.1:0', '--identity', identity, '--lease-duration', '4', '--waypoint-image', 'registry.invalid/waypoint:test'],
+    [
+      '--kubeconfig',
+      kubeconfig,
+      '--namespace',
+      sys,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--monitoring-addr',
+      '127.0.0.1:0',
+      '--identity',
+      identity,
+      '--lease-duration',
+      '4',
+      '--waypoint-image',
+      'registry.invalid/waypoint:test',
+    ],
     {},
   );
   if (config === 'help') throw new Error('help');
-  return Controller.start(config, { log: createLogger({ level: 'warn', out: quiet }), retryPeriodMs: 500, streamDebounceMs: 20, minBackoffMs: 100, maxBackoffMs: 1000 });
+  return Controller.start(config, {
+    log: createLogger({ level: 'warn', out: quiet }),
+    retryPeriodMs: 500,
+    streamDebounceMs: 20,
+    minBackoffMs: 100,
+    maxBackoffMs: 1000,
+  });
 }
 
 describe('controller against a real API server', () => {
@@ -68,8 +89,11 @@ describe('controller against a real API server', () => {
       onUpdate: (u) => updates.push(u),
     }).start();
 
-  const held = <T>(s: ConfigStreamClient, type: 'Workload' | 'Service', key: string): T | undefined =>
-    s.resources(type).get(key) as T | undefined;
+  const held = <T>(
+    s: ConfigStreamClient,
+    type: 'Workload' | 'Service',
+    key: string,
+  ): T | undefined => s.resources(type).get(key) as T | undefined;
 
   beforeAll(async () => {
     c = kubeClients(inject('ambitKubeconfig'));
@@ -79,8 +103,17 @@ describe('controller against a real API server', () => {
     await createNode(c, nodeA);
     await createNode(c, nodeB);
     await ensureServiceAccount(c, sys, 'ztunnel');
-    ztunnelPod = await createRunningPod(c, { namespace: sys, name: 'ztunnel-a', node: nodeA, ip: '10.77.0.2', serviceAccount: 'ztunnel', enrolled: false });
-    token = await requestToken(c, sys, 'ztunnel', { pod: { name: 'ztunnel-a', uid: ztunnelPod.metadata?.uid ?? '' } });
+    ztunnelPod = await createRunningPod(c, {
+      namespace: sys,
+      name: 'ztunnel-a',
+      node: nodeA,
+      ip: '10.77.0.2',
+      serviceAccount: 'ztunnel',
+      enrolled: false,
+    });
+    token = await requestToken(c, sys, 'ztunnel', {
+      pod: { name: 'ztunnel-a', uid: ztunnelPod.metadata?.uid ?? '' },
+    });
     ctl = await startController(inject('ambitKubeconfig'), 'replica-1');
     await waitFor('controller ready', () => ctl.readiness().ready);
   });
@@ -97,64 +130,130 @@ describe('controller against a real API server', () => {
   });
 
   it('streams enrolled pods of a labelled namespace as HBONE workloads, and as TCP once unlabelled', async () => {
-    const web = await createRunningPod(c, { namespace: app, name: 'web-1', node: nodeA, ip: '10.77.1.1', labels: { app: 'web' } });
+    const web = await createRunningPod(c, {
+      namespace: app,
+      name: 'web-1',
+      node: nodeA,
+      ip: '10.77.1.1',
+      labels: { app: 'web' },
+    });
     const uid = web.metadata?.uid ?? '';
     const s = client(ctl);
     try {
       await s.ready();
       const protocol = () => held<Workload>(s, 'Workload', uid)?.protocol;
       await waitFor('web-1 as TCP', () => protocol() === 'TCP');
-      await c.core.patchNamespace({ name: app, body: { metadata: { labels: { 'ambit.dev/dataplane-mode': 'ambient' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await c.core.patchNamespace(
+        { name: app, body: { metadata: { labels: { 'ambit.dev/dataplane-mode': 'ambient' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
       await waitFor('web-1 as HBONE', () => protocol() === 'HBONE');
-      await c.core.patchNamespace({ name: app, body: { metadata: { labels: { 'ambit.dev/dataplane-mode': null } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await c.core.patchNamespace(
+        { name: app, body: { metadata: { labels: { 'ambit.dev/dataplane-mode': null } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
       await waitFor('web-1 back to TCP', () => protocol() === 'TCP');
-      await c.core.patchNamespace({ name: app, body: { metadata: { labels: { 'ambit.dev/dataplane-mode': 'ambient' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await c.core.patchNamespace(
+        { name: app, body: { metadata: { labels: { 'ambit.dev/dataplane-mode': 'ambient' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
       await waitFor('web-1 HBONE again', () => protocol() === 'HBONE');
       // The root bundle reaches the labelled namespace.
-      const cm = await waitFor('ambit-root-cert ConfigMap', () => c.core.readNamespacedConfigMap({ namespace: app, name: 'ambit-root-cert' }));
+      const cm = await waitFor('ambit-root-cert ConfigMap', () =>
+        c.core.readNamespacedConfigMap({ namespace: app, name: 'ambit-root-cert' }),
+      );
       expect(cm.data?.['root-cert.pem']).toBe(ctl.roots);
     } finally {
-      s.close();
+      await s.close();
     }
   });
 
   it("follows a Service's endpoints as its pod's readiness changes (EndpointSlices from kube-controller-manager)", async () => {
-    await c.core.createNamespacedService({ namespace: app, body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } } });
-    const uid = (await c.core.readNamespacedPod({ namespace: app, name: 'web-1' })).metadata?.uid ?? '';
+    await c.core.createNamespacedService({
+      namespace: app,
+      body: {
+        metadata: { name: 'web' },
+        spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      },
+    });
+    const uid =
+      (await c.core.readNamespacedPod({ namespace: app, name: 'web-1' })).metadata?.uid ?? '';
     const s = client(ctl);
     try {
       await s.ready();
-      const endpoints = () => (held<Service>(s, 'Service', `${app}/web`)?.endpoints ?? []).map((e) => e.workloadUid as string);
+      const endpoints = () =>
+        (held<Service>(s, 'Service', `${app}/web`)?.endpoints ?? []).map(
+          (e) => e.workloadUid as string,
+        );
       await waitFor('endpoint listed', () => endpoints().includes(uid));
       await setPodStatus(c, app, 'web-1', { ip: '10.77.1.1', ready: false });
       await waitFor('endpoint gone when not ready', () => !endpoints().includes(uid));
       await setPodStatus(c, app, 'web-1', { ip: '10.77.1.1', ready: true });
       await waitFor('endpoint back when ready', () => endpoints().includes(uid));
     } finally {
-      s.close();
+      await s.close();
     }
   });
 
   it('reconciles a Waypoint into a ServiceAccount, Deployment and Service, and the namespace uses it', async () => {
-    await c.custom.createNamespacedCustomObject({ group: 'ambit.dev', version: 'v1alpha1', namespace: app, plural: 'waypoints', body: { apiVersion: 'ambit.dev/v1alpha1', kind: 'Waypoint', metadata: { name: 'wp' }, spec: { replicas: 1 } } });
-    const dep = await waitFor('waypoint Deployment', () => c.apps.readNamespacedDeployment({ namespace: app, name: 'wp' }));
-    expect(dep.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'Waypoint', name: 'wp', controller: true });
+    await c.custom.createNamespacedCustomObject({
+      group: 'ambit.dev',
+      version: 'v1alpha1',
+      namespace: app,
+      plural: 'waypoints',
+      body: {
+        apiVersion: 'ambit.dev/v1alpha1',
+        kind: 'Waypoint',
+        metadata: { name: 'wp' },
+        spec: { replicas: 1 },
+      },
+    });
+    const dep = await waitFor('waypoint Deployment', () =>
+      c.apps.readNamespacedDeployment({ namespace: app, name: 'wp' }),
+    );
+    expect(dep.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: 'Waypoint',
+      name: 'wp',
+      controller: true,
+    });
     const volume = dep.spec?.template.spec?.volumes?.find((v) => v.projected);
     expect(volume?.projected?.sources?.[0]?.serviceAccountToken?.audience).toBe('ambit-ca');
-    const svc = await waitFor('waypoint Service', () => c.core.readNamespacedService({ namespace: app, name: 'wp' }));
+    const svc = await waitFor('waypoint Service', () =>
+      c.core.readNamespacedService({ namespace: app, name: 'wp' }),
+    );
     expect(svc.metadata?.labels?.['ambit.dev/waypoint']).toBe('wp');
     expect(svc.spec?.ports?.[0]?.port).toBe(15008);
-    await waitFor('waypoint ServiceAccount', () => c.core.readNamespacedServiceAccount({ namespace: app, name: 'wp' }));
+    await waitFor('waypoint ServiceAccount', () =>
+      c.core.readNamespacedServiceAccount({ namespace: app, name: 'wp' }),
+    );
     type Wp = { status?: { conditions?: { type: string; status: string; reason: string }[] } };
-    const cond = async (type: string) => ((await c.custom.getNamespacedCustomObject({ group: 'ambit.dev', version: 'v1alpha1', namespace: app, plural: 'waypoints', name: 'wp' })) as Wp).status?.conditions?.find((x) => x.type === type);
+    const cond = async (type: string) =>
+      (
+        (await c.custom.getNamespacedCustomObject({
+          group: 'ambit.dev',
+          version: 'v1alpha1',
+          namespace: app,
+          plural: 'waypoints',
+          name: 'wp',
+        })) as Wp
+      ).status?.conditions?.find((x) => x.type === type);
     await waitFor('Accepted', async () => (await cond('Accepted'))?.status === 'True');
     expect((await cond('Programmed'))?.reason).toBe('Pending');
 
     // No kubelet: bind the ReplicaSet's pod to a node and make it ready, as a kubelet would.
-    const pod = await waitFor('waypoint pod', async () => (await c.core.listNamespacedPod({ namespace: app, labelSelector: 'ambit.dev/waypoint=wp' })).items[0]);
+    const pod = await waitFor(
+      'waypoint pod',
+      async () =>
+        (await c.core.listNamespacedPod({ namespace: app, labelSelector: 'ambit.dev/waypoint=wp' }))
+          .items[0],
+    );
     const name = pod.metadata?.name ?? '';
     if (pod.spec?.nodeName === undefined) {
-      await c.core.createNamespacedPodBinding({ namespace: app, name, body: { metadata: { name }, target: { kind: 'Node', name: nodeA } } });
+      await c.core.createNamespacedPodBinding({
+        namespace: app,
+        name,
+        body: { metadata: { name }, target: { kind: 'Node', name: nodeA } },
+      });
     }
     await setPodStatus(c, app, name, { ip: '10.77.9.9', ready: true });
     await waitFor('Programmed', async () => (await cond('Programmed'))?.status === 'True');
@@ -164,18 +263,34 @@ describe('controller against a real API server', () => {
       await s.ready();
       // The namespace's only Waypoint is its default; `for: service` (the default) puts it in
       // front of the namespace's Services.
-      const ref = await waitFor('Service web uses the waypoint', () => held<Service>(s, 'Service', `${app}/web`)?.waypoint);
+      const ref = await waitFor(
+        'Service web uses the waypoint',
+        () => held<Service>(s, 'Service', `${app}/web`)?.waypoint,
+      );
       expect(JSON.stringify(ref)).toContain(`/ns/${app}/sa/wp`);
     } finally {
-      s.close();
+      await s.close();
     }
   });
 
-  it('refuses CSRs for a pod on another node, an unknown ServiceAccount, a wrong audience, a dead pod\'s token, and two SANs', async () => {
-    await createRunningPod(c, { namespace: app, name: 'db-1', node: nodeB, ip: '10.77.2.1', serviceAccount: 'db' });
+  it("refuses CSRs for a pod on another node, an unknown ServiceAccount, a wrong audience, a dead pod's token, and two SANs", async () => {
+    await createRunningPod(c, {
+      namespace: app,
+      name: 'db-1',
+      node: nodeB,
+      ip: '10.77.2.1',
+      serviceAccount: 'db',
+    });
     const ca = (tok: string) =>
-      new CaClient({ host: '127.0.0.1', port: ctl.addresses().stream.port, rootsPem: ctl.roots, servername: `ambit-controller.${sys}.svc`, token: () => tok });
-    const spiffe = (ns: string, sa: string) => formatSpiffeId({ trustDomain: 'cluster.local', namespace: ns, serviceAccount: sa });
+      new CaClient({
+        host: '127.0.0.1',
+        port: ctl.addresses().stream.port,
+        rootsPem: ctl.roots,
+        servername: `ambit-controller.${sys}.svc`,
+        token: () => tok,
+      });
+    const spiffe = (ns: string, sa: string) =>
+      formatSpiffeId({ trustDomain: 'cluster.local', namespace: ns, serviceAccount: sa });
     const refusal = async (tok: string, want: SpiffeId) => {
       const cl = ca(tok);
       try {
@@ -195,14 +310,32 @@ describe('controller against a real API server', () => {
 
     expect(await refusal(token, spiffe(app, 'db'))).toMatch(/403 .*NotOnCallerNode/);
     expect(await refusal(token, spiffe(app, 'nobody'))).toMatch(/403 .*NotOnCallerNode/);
-    const other = await requestToken(c, sys, 'ztunnel', { audience: 'not-ambit', pod: { name: 'ztunnel-a', uid: ztunnelPod.metadata?.uid ?? '' } });
+    const other = await requestToken(c, sys, 'ztunnel', {
+      audience: 'not-ambit',
+      pod: { name: 'ztunnel-a', uid: ztunnelPod.metadata?.uid ?? '' },
+    });
     expect(await refusal(other, spiffe(app, 'default'))).toMatch(/401 .*TokenInvalid.*audience/);
     // A token whose pod is gone: TokenReview refuses it (no way to make one expire in a test:
     // TokenRequest's minimum lifetime is 10 minutes).
-    const gone = await createRunningPod(c, { namespace: sys, name: 'ztunnel-gone', node: nodeA, ip: '10.77.0.3', serviceAccount: 'ztunnel', enrolled: false });
-    const stale = await requestToken(c, sys, 'ztunnel', { pod: { name: 'ztunnel-gone', uid: gone.metadata?.uid ?? '' } });
+    const gone = await createRunningPod(c, {
+      namespace: sys,
+      name: 'ztunnel-gone',
+      node: nodeA,
+      ip: '10.77.0.3',
+      serviceAccount: 'ztunnel',
+      enrolled: false,
+    });
+    const stale = await requestToken(c, sys, 'ztunnel', {
+      pod: { name: 'ztunnel-gone', uid: gone.metadata?.uid ?? '' },
+    });
     await deletePod(c, sys, 'ztunnel-gone');
-    await waitFor('pod gone', async () => !(await c.core.listNamespacedPod({ namespace: sys })).items.some((p) => p.metadata?.name === 'ztunnel-gone'));
+    await waitFor(
+      'pod gone',
+      async () =>
+        !(await c.core.listNamespacedPod({ namespace: sys })).items.some(
+          (p) => p.metadata?.name === 'ztunnel-gone',
+        ),
+    );
     expect(await refusal(stale, spiffe(app, 'default'))).toMatch(/401 .*TokenInvalid/);
     const tampered = token.slice(0, -4) + (token.endsWith('AAAA') ? 'BBBB' : 'AAAA');
     expect(await refusal(tampered, spiffe(app, 'default'))).toMatch(/401 .*TokenInvalid/);
@@ -215,18 +348,36 @@ describe('controller against a real API server', () => {
     const csr = await x509.Pkcs10CertificateRequestGenerator.create({
       keys,
       signingAlgorithm: P256_SHA256,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffe(app, 'default') }, { type: 'url', value: spiffe(app, 'db') }], true)],
+      extensions: [
+        new x509.SubjectAlternativeNameExtension(
+          [
+            { type: 'url', value: spiffe(app, 'default') },
+            { type: 'url', value: spiffe(app, 'db') },
+          ],
+          true,
+        ),
+      ],
     });
-    const session = h2connect(`https://127.0.0.1:${ctl.addresses().stream.port}`, { ca: ctl.roots, servername: `ambit-controller.${sys}.svc` });
+    const session = h2connect(`https://127.0.0.1:${ctl.addresses().stream.port}`, {
+      ca: ctl.roots,
+      servername: `ambit-controller.${sys}.svc`,
+    });
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = session.request({ ':method': 'POST', ':path': CA_PATH, 'content-type': 'application/json', authorization: `Bearer ${token}` });
+      const req = session.request({
+        ':method': 'POST',
+        ':path': CA_PATH,
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+      });
       let status = 0;
       let body = '';
       req.on('response', (h) => (status = Number(h[':status'])));
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => resolve({ status, body }));
       req.on('error', reject);
-      req.end(encodeCertificateRequest({ id: spiffe(app, 'default'), csrPem: csr.toString('pem') }));
+      req.end(
+        encodeCertificateRequest({ id: spiffe(app, 'default'), csrPem: csr.toString('pem') }),
+      );
     });
     session.close();
     expect(answer.status).toBe(400);
@@ -235,7 +386,13 @@ describe('controller against a real API server', () => {
 
   const createAmbit = async (plural: string, body: object): Promise<string> => {
     try {
-      await c.custom.createNamespacedCustomObject({ group: 'ambit.dev', version: 'v1alpha1', namespace: app, plural, body });
+      await c.custom.createNamespacedCustomObject({
+        group: 'ambit.dev',
+        version: 'v1alpha1',
+        namespace: app,
+        plural,
+        body,
+      });
       return 'created';
     } catch (err) {
       return String((err as { body?: unknown }).body ?? err);
@@ -243,7 +400,14 @@ describe('controller against a real API server', () => {
   };
 
   it('has an invalid Waypoint refused by the API server with a message to act on', async () => {
-    expect(await createAmbit('waypoints', { apiVersion: 'ambit.dev/v1alpha1', kind: 'Waypoint', metadata: { name: 'bad' }, spec: { replicas: 0 } })).toMatch(/spec.replicas.*should be greater than or equal to 1/);
+    expect(
+      await createAmbit('waypoints', {
+        apiVersion: 'ambit.dev/v1alpha1',
+        kind: 'Waypoint',
+        metadata: { name: 'bad' },
+        spec: { replicas: 0 },
+      }),
+    ).toMatch(/spec.replicas.*should be greater than or equal to 1/);
   });
 
   it('has an invalid AuthorizationPolicy refused by the API server with a message to act on', async () => {
@@ -254,7 +418,10 @@ describe('controller against a real API server', () => {
         apiVersion: 'ambit.dev/v1alpha1',
         kind: 'AuthorizationPolicy',
         metadata: { name: 'bad' },
-        spec: { selector: { matchLabels: { app: 'web' } }, targetRefs: [{ kind: 'Service', name: 'web' }] },
+        spec: {
+          selector: { matchLabels: { app: 'web' } },
+          targetRefs: [{ kind: 'Service', name: 'web' }],
+        },
       }),
     ).toMatch(/set selector or targetRefs, not both/);
   });
@@ -264,30 +431,55 @@ describe('controller against a real API server', () => {
     const s = client(ctl, updates);
     try {
       await s.ready();
-      const web = (await c.core.readNamespacedPod({ namespace: app, name: 'web-1' })).metadata?.uid ?? '';
+      const web =
+        (await c.core.readNamespacedPod({ namespace: app, name: 'web-1' })).metadata?.uid ?? '';
       expect(held<Workload>(s, 'Workload', web)).toBeDefined();
       const port = ctl.addresses().stream.port;
       await ctl.stop();
       await waitFor('client disconnected', () => !s.state().connected);
       expect(held<Workload>(s, 'Workload', web)?.protocol).toBe('HBONE');
       // A change while no controller runs.
-      const late = await createRunningPod(c, { namespace: app, name: 'web-2', node: nodeA, ip: '10.77.1.2', labels: { app: 'web' } });
+      const late = await createRunningPod(c, {
+        namespace: app,
+        name: 'web-2',
+        node: nodeA,
+        ip: '10.77.1.2',
+        labels: { app: 'web' },
+      });
       updates.length = 0;
       ctl = await startController(inject('ambitKubeconfig'), 'replica-1b', port);
       const lateUid = late.metadata?.uid ?? '';
-      await waitFor('web-2 after restart', () => held<Workload>(s, 'Workload', lateUid)?.protocol === 'HBONE', 30_000);
-      await waitFor('every type resynced', () => new Set(updates.map((u) => u.type)).size === RESOURCE_TYPES.length || undefined, 10_000).catch(() => undefined);
+      await waitFor(
+        'web-2 after restart',
+        () => held<Workload>(s, 'Workload', lateUid)?.protocol === 'HBONE',
+        30_000,
+      );
+      await waitFor(
+        'every type resynced',
+        () => new Set(updates.map((u) => u.type)).size === RESOURCE_TYPES.length || undefined,
+        10_000,
+      ).catch(() => undefined);
       // Only this test's namespace counts: other suites share the API server.
-      const ours = new Set((await c.core.listNamespacedPod({ namespace: app })).items.map((p) => p.metadata?.uid ?? ''));
-      const changedWorkloads = updates.filter((u) => u.type === 'Workload').flatMap((u) => u.changed).filter((k) => ours.has(k));
+      const ours = new Set(
+        (await c.core.listNamespacedPod({ namespace: app })).items.map(
+          (p) => p.metadata?.uid ?? '',
+        ),
+      );
+      const changedWorkloads = updates
+        .filter((u) => u.type === 'Workload')
+        .flatMap((u) => u.changed)
+        .filter((k) => ours.has(k));
       expect(changedWorkloads).toEqual([lateUid]);
-      const removed = updates.flatMap((u) => u.removed).filter((k) => ours.has(k) || k.startsWith(`${app}/`));
+      const removed = updates
+        .flatMap((u) => u.removed)
+        .filter((k) => ours.has(k) || k.startsWith(`${app}/`));
       expect(removed).toEqual([]);
       const changedServices = updates.filter((u) => u.type === 'Service').flatMap((u) => u.changed);
       expect(changedServices.filter((k) => k.startsWith(`${app}/`))).toEqual([`${app}/web`]); // web-2 is a new endpoint
-      for (const u of updates) if (u.type === 'MeshConfig' || u.type === 'Route') expect(u.changed).toEqual([]);
+      for (const u of updates)
+        if (u.type === 'MeshConfig' || u.type === 'Route') expect(u.changed).toEqual([]);
     } finally {
-      s.close();
+      await s.close();
     }
   });
 });

@@ -13,7 +13,11 @@ import { formatSpiffeId } from '@ambit/core/identity/spiffe-id';
 import { createLogger, type Logger } from '@ambit/core/log';
 import { createMetricsRegistry, type Registry } from '@ambit/core/metrics/registry';
 import { loadOrCreateCaMaterial, type CaMaterialSource } from './ca/ca-secret.ts';
-import { createCaAuthenticator, createCallerLookup, createStreamAuthenticator } from './ca/kube-authenticators.ts';
+import {
+  createCaAuthenticator,
+  createCallerLookup,
+  createStreamAuthenticator,
+} from './ca/kube-authenticators.ts';
 import { RootCertPublisher } from './ca/root-cert-publisher.ts';
 import { issueServingCert } from './ca/serving-cert.ts';
 import { createTokenReviewer } from './ca/token-review.ts';
@@ -69,7 +73,12 @@ export class Controller {
 
   private constructor(config: ControllerConfig, o: ControllerOptions) {
     this.config = config;
-    this.log = o.log ?? createLogger({ level: config.logLevel, fields: { component: 'controller', replica: config.identity } });
+    this.log =
+      o.log ??
+      createLogger({
+        level: config.logLevel,
+        fields: { component: 'controller', replica: config.identity },
+      });
     this.registry = o.registry ?? createMetricsRegistry({ processMetrics: true });
     this.metrics = createControllerMetrics(this.registry);
     this.clients = makeKubeClients(loadKubeConfig(config.kubeconfig));
@@ -193,7 +202,12 @@ export class Controller {
       authenticate: this.#caAuth,
       onResult: (r) => {
         this.metrics.csrs.inc({ result: r.status === 200 ? 'signed' : 'refused', code: r.code });
-        if (r.status !== 200) this.log.info('certificate refused', { identity: r.identity, code: r.code, reason: r.error?.message });
+        if (r.status !== 200)
+          this.log.info('certificate refused', {
+            identity: r.identity,
+            code: r.code,
+            reason: r.error?.message,
+          });
       },
     });
     const tls = await this.#servingCert(material);
@@ -206,7 +220,10 @@ export class Controller {
       log: this.log.child({ component: 'controller-server' }),
     });
     this.#listenPort = (await this.#server.listen()).port;
-    this.log.info('CA loaded', { source, roots: this.#ca.roots.split('BEGIN CERTIFICATE').length - 1 });
+    this.log.info('CA loaded', {
+      source,
+      roots: this.#ca.roots.split('BEGIN CERTIFICATE').length - 1,
+    });
     this.#changed();
   }
 
@@ -214,14 +231,21 @@ export class Controller {
     const issued = await issueServingCert(material, {
       dnsNames: this.config.servingDnsNames,
       ipAddresses: this.config.servingIps,
-      uri: formatSpiffeId({ trustDomain: this.config.trustDomain, namespace: this.config.namespace, serviceAccount: 'ambit-controller' }),
+      uri: formatSpiffeId({
+        trustDomain: this.config.trustDomain,
+        namespace: this.config.namespace,
+        serviceAccount: 'ambit-controller',
+      }),
     });
     // Re-issue at half-life; live sessions keep the old one.
     const half = Math.max(60_000, (issued.notAfter.getTime() - Date.now()) / 2);
     clearTimeout(this.#rotate);
-    this.#rotate = setTimeout(() => {
-      void this.#servingCert(material).then((tls) => this.#server?.updateTls(tls));
-    }, Math.min(half, 2 ** 31 - 1));
+    this.#rotate = setTimeout(
+      () => {
+        void this.#servingCert(material).then((tls) => this.#server?.updateTls(tls));
+      },
+      Math.min(half, 2 ** 31 - 1),
+    );
     this.#rotate.unref();
     return { key: issued.key, cert: issued.cert };
   }
@@ -258,8 +282,10 @@ export class Controller {
   }
 
   readiness(): { ready: boolean; reason?: string } {
-    if (!this.watcher.synced) return { ready: false, reason: `not yet listed: ${this.watcher.unsynced().join(', ')}` };
-    if (this.#ca === undefined) return { ready: false, reason: 'CA not loaded yet (waiting for the CA Secret)' };
+    if (!this.watcher.synced)
+      return { ready: false, reason: `not yet listed: ${this.watcher.unsynced().join(', ')}` };
+    if (this.#ca === undefined)
+      return { ready: false, reason: 'CA not loaded yet (waiting for the CA Secret)' };
     return this.streams.readiness();
   }
 

@@ -43,7 +43,9 @@ export async function startMonitoringServer(o: MonitoringServerOptions): Promise
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok\n');
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('GET /metrics, /healthz, /healthz/ready or /healthz/live\n');
+    res
+      .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+      .end('GET /metrics, /healthz, /healthz/ready or /healthz/live\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -39,7 +39,12 @@ export function materialFromSecretData(
     }
     const chain = decode(data, 'cert-chain.pem');
     return {
-      material: { caCertPem: caCert, caKeyPem: caKey, rootCertPem: root, ...(chain !== undefined && { certChainPem: chain }) },
+      material: {
+        caCertPem: caCert,
+        caKeyPem: caKey,
+        rootCertPem: root,
+        ...(chain !== undefined && { certChainPem: chain }),
+      },
       source: 'secret',
     };
   }
@@ -49,9 +54,15 @@ export function materialFromSecretData(
   if (tlsCrt !== undefined && tlsKey !== undefined && caCrt !== undefined) {
     const certs = splitCertificates(tlsCrt);
     const [leaf, ...rest] = certs;
-    if (leaf === undefined) throw new CaSecretError(`Secret ${where}: tls.crt holds no certificate`);
+    if (leaf === undefined)
+      throw new CaSecretError(`Secret ${where}: tls.crt holds no certificate`);
     return {
-      material: { caCertPem: leaf, caKeyPem: tlsKey, rootCertPem: caCrt, certChainPem: rest.join('') },
+      material: {
+        caCertPem: leaf,
+        caKeyPem: tlsKey,
+        rootCertPem: caCrt,
+        certChainPem: rest.join(''),
+      },
       source: 'cert-manager',
     };
   }

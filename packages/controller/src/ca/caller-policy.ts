@@ -47,7 +47,11 @@ export type RefusalTag =
 export type CallerVerdict =
   { ok: true; caller: SubscriberIdentity } | { ok: false; status: 401 | 403; reason: string };
 
-function refuse(status: 401 | 403, tag: RefusalTag, message: string): CallerVerdict & { ok: false } {
+function refuse(
+  status: 401 | 403,
+  tag: RefusalTag,
+  message: string,
+): CallerVerdict & { ok: false } {
   return { ok: false, status, reason: `${tag}: ${message}` };
 }
 
@@ -81,8 +85,15 @@ async function boundPod(
       `the pod ${token.namespace}/${token.pod.name} the token was issued for is not running`,
     );
   }
-  if (pod.spec?.serviceAccountName !== undefined && pod.spec.serviceAccountName !== token.serviceAccount) {
-    return refuse(403, 'CallerPodGone', `the pod ${token.namespace}/${token.pod.name} does not run as ${sa}`);
+  if (
+    pod.spec?.serviceAccountName !== undefined &&
+    pod.spec.serviceAccountName !== token.serviceAccount
+  ) {
+    return refuse(
+      403,
+      'CallerPodGone',
+      `the pod ${token.namespace}/${token.pod.name} does not run as ${sa}`,
+    );
   }
   return { pod };
 }
@@ -100,10 +111,18 @@ export async function identifyCaller(
     if ('ok' in bound) return bound;
     const node = bound.pod.spec?.nodeName ?? token.pod?.node;
     if (node === undefined || node === '') {
-      return refuse(403, 'CallerPodGone', `the ztunnel pod ${token.pod?.name ?? ''} is not scheduled on a node`);
+      return refuse(
+        403,
+        'CallerPodGone',
+        `the ztunnel pod ${token.pod?.name ?? ''} is not scheduled on a node`,
+      );
     }
     if (token.pod?.node !== undefined && token.pod.node !== node) {
-      return refuse(403, 'CallerPodGone', `the token was issued on node ${token.pod.node}, its pod runs on ${node}`);
+      return refuse(
+        403,
+        'CallerPodGone',
+        `the token was issued on node ${token.pod.node}, its pod runs on ${node}`,
+      );
     }
     return { ok: true, caller: { kind: 'ztunnel', node } };
   }

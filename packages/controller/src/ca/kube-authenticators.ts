@@ -9,8 +9,13 @@ import type { StreamAuthenticator } from '../stream/config-stream-server.ts';
 import type { ClusterWatcher } from '../kube/cluster-watcher.ts';
 import { AMBIT_GROUP, AMBIT_VERSION } from '../kube/cluster-watcher.ts';
 import { apiStatus, type KubeClients } from '../kube/kube-clients.ts';
-import type { Pod, Waypoint } from '../translate/cluster-state.ts';
-import { authorizeIdentity, identifyCaller, type CallerLookup, type CallerPolicy } from './caller-policy.ts';
+import type { Waypoint } from '../translate/cluster-state.ts';
+import {
+  authorizeIdentity,
+  identifyCaller,
+  type CallerLookup,
+  type CallerPolicy,
+} from './caller-policy.ts';
 import type { TokenReviewer } from './token-review.ts';
 
 export interface AuthenticatorDeps {
@@ -22,7 +27,8 @@ export interface AuthenticatorDeps {
 export function createCaAuthenticator(deps: AuthenticatorDeps): CaAuthenticator {
   return async (token, requestedId) => {
     const reviewed = await deps.review(token);
-    if (!reviewed.ok) return { allowed: false, status: 401, reason: `TokenInvalid: ${reviewed.reason}` };
+    if (!reviewed.ok)
+      return { allowed: false, status: 401, reason: `TokenInvalid: ${reviewed.reason}` };
     const caller = await identifyCaller(reviewed.token, deps.policy, deps.lookup);
     if (!caller.ok) return { allowed: false, status: caller.status, reason: caller.reason };
     const parts = parseSpiffeId(requestedId);
@@ -59,19 +65,21 @@ export function createCallerLookup(clients: KubeClients, watcher?: ClusterWatche
     async pod(namespace, name) {
       const cached = watcher?.get('pods', namespace, name);
       if (cached !== undefined) return cached;
-      return (await orUndefined(clients.core.readNamespacedPod({ namespace, name }))) as Pod | undefined;
+      return await orUndefined(clients.core.readNamespacedPod({ namespace, name }));
     },
     async podsOnNode(node, opts) {
       if (watcher?.synced && opts?.fresh !== true) {
         return watcher.cached('pods').filter((p) => p.spec?.nodeName === node);
       }
-      const list = await clients.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${node}` });
-      return list.items as Pod[];
+      const list = await clients.core.listPodForAllNamespaces({
+        fieldSelector: `spec.nodeName=${node}`,
+      });
+      return list.items;
     },
     async waypoint(namespace, name) {
       const cached = watcher?.get('waypoints', namespace, name);
       if (cached !== undefined) return cached;
-      return (await orUndefined(
+      return await orUndefined(
         clients.custom.getNamespacedCustomObject({
           group: AMBIT_GROUP,
           version: AMBIT_VERSION,
@@ -79,7 +87,7 @@ export function createCallerLookup(clients: KubeClients, watcher?: ClusterWatche
           plural: 'waypoints',
           name,
         }) as Promise<Waypoint>,
-      ));
+      );
     },
   };
 }

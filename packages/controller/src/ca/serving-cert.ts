@@ -27,7 +27,9 @@ export interface ServingCert {
   notAfter: Date;
 }
 
-async function importCaKey(pem: string): Promise<{ key: webcrypto.CryptoKey; alg: webcrypto.Algorithm | webcrypto.EcdsaParams }> {
+async function importCaKey(
+  pem: string,
+): Promise<{ key: webcrypto.CryptoKey; alg: webcrypto.Algorithm | webcrypto.EcdsaParams }> {
   const object = createPrivateKey(pem);
   const der = object.export({ format: 'der', type: 'pkcs8' });
   const curve = object.asymmetricKeyDetails?.namedCurve;
@@ -40,14 +42,20 @@ async function importCaKey(pem: string): Promise<{ key: webcrypto.CryptoKey; alg
       false,
       ['sign'],
     );
-    return { key, alg: { name: 'ECDSA', hash: p384 ? 'SHA-384' : 'SHA-256' } as webcrypto.EcdsaParams };
+    return {
+      key,
+      alg: { name: 'ECDSA', hash: p384 ? 'SHA-384' : 'SHA-256' } as webcrypto.EcdsaParams,
+    };
   }
   const alg = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
   return { key: await webcrypto.subtle.importKey('pkcs8', der, alg, false, ['sign']), alg };
 }
 
 /** Signs a fresh P-256 key into a server+client certificate with the requested SANs. */
-export async function issueServingCert(material: CaMaterial, req: ServingCertRequest): Promise<ServingCert> {
+export async function issueServingCert(
+  material: CaMaterial,
+  req: ServingCertRequest,
+): Promise<ServingCert> {
   const caCert = new x509.X509Certificate(material.caCertPem);
   const { key, alg } = await importCaKey(material.caKeyPem);
   const keys = await generateP256KeyPair();

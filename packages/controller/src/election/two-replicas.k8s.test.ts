@@ -17,11 +17,27 @@ const LEASE_S = 3;
 
 function start(identity: string): Promise<Controller> {
   const config = loadConfig(
-    ['--kubeconfig', inject('ambitKubeconfig'), '--namespace', sys, '--listen', '127.0.0.1:0', '--monitoring-addr', '127.0.0.1:0', '--identity', identity, '--lease-duration', String(LEASE_S)],
+    [
+      '--kubeconfig',
+      inject('ambitKubeconfig'),
+      '--namespace',
+      sys,
+      '--listen',
+      '127.0.0.1:0',
+      '--monitoring-addr',
+      '127.0.0.1:0',
+      '--identity',
+      identity,
+      '--lease-duration',
+      String(LEASE_S),
+    ],
     {},
   );
   if (config === 'help') throw new Error('help');
-  return Controller.start(config, { log: createLogger({ level: 'error', out: { write: () => true } }), retryPeriodMs: 300 });
+  return Controller.start(config, {
+    log: createLogger({ level: 'error', out: { write: () => true } }),
+    retryPeriodMs: 300,
+  });
 }
 
 const total = (c: Controller) => [...c.writes.values()].reduce((a, b) => a + b, 0);
@@ -51,9 +67,19 @@ describe('two controller replicas', () => {
     const follower = leader === a ? b : a;
     expect(follower.elector.isLeader()).toBe(false);
     // The leader publishes the root ConfigMap into the ambient namespace; the follower writes nothing.
-    await waitFor('root ConfigMap', () => c.core.readNamespacedConfigMap({ namespace: app, name: 'ambit-root-cert' }));
-    await c.custom.createNamespacedCustomObject({ group: 'ambit.dev', version: 'v1alpha1', namespace: app, plural: 'waypoints', body: { apiVersion: 'ambit.dev/v1alpha1', kind: 'Waypoint', metadata: { name: 'wp' } } });
-    await waitFor('waypoint Deployment', () => c.apps.readNamespacedDeployment({ namespace: app, name: 'wp' }));
+    await waitFor('root ConfigMap', () =>
+      c.core.readNamespacedConfigMap({ namespace: app, name: 'ambit-root-cert' }),
+    );
+    await c.custom.createNamespacedCustomObject({
+      group: 'ambit.dev',
+      version: 'v1alpha1',
+      namespace: app,
+      plural: 'waypoints',
+      body: { apiVersion: 'ambit.dev/v1alpha1', kind: 'Waypoint', metadata: { name: 'wp' } },
+    });
+    await waitFor('waypoint Deployment', () =>
+      c.apps.readNamespacedDeployment({ namespace: app, name: 'wp' }),
+    );
     expect(total(leader)).toBeGreaterThan(0);
     expect(total(follower)).toBe(0);
 
@@ -63,14 +89,21 @@ describe('two controller replicas', () => {
     // Takeover waits for the Lease to expire by the follower's clock (a bound, generous for a
     // shared machine, not a speed check).
     await waitFor('follower leads', () => follower.elector.isLeader(), 3 * LEASE_S * 1000);
-    const lease = await c.coordination.readNamespacedLease({ namespace: sys, name: 'ambit-controller' });
+    const lease = await c.coordination.readNamespacedLease({
+      namespace: sys,
+      name: 'ambit-controller',
+    });
     expect(lease.spec?.holderIdentity).toBe(follower.config.identity);
 
     // The new leader writes: deleting the Service makes it re-create it.
     await c.core.deleteNamespacedService({ namespace: app, name: 'wp' });
-    await waitFor('Service re-created by the new leader', () => c.core.readNamespacedService({ namespace: app, name: 'wp' }));
+    await waitFor('Service re-created by the new leader', () =>
+      c.core.readNamespacedService({ namespace: app, name: 'wp' }),
+    );
     expect(total(follower)).toBeGreaterThan(0);
-    const managers = (await c.core.readNamespacedService({ namespace: app, name: 'wp' })).metadata?.managedFields?.map((m) => m.manager);
+    const managers = (
+      await c.core.readNamespacedService({ namespace: app, name: 'wp' })
+    ).metadata?.managedFields?.map((m) => m.manager);
     expect(managers).toContain('ambit-controller');
   });
 });

@@ -5,13 +5,7 @@
 
 import type { KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '@ambit/core/log';
-import type {
-  AuthorizationPolicy,
-  ClusterState,
-  HttpRoute,
-  PeerAuthentication,
-  Waypoint,
-} from '../translate/cluster-state.ts';
+import type { ClusterState } from '../translate/cluster-state.ts';
 import type { KubeClients } from './kube-clients.ts';
 import { ResilientInformer, type WatchedKind } from './resilient-informer.ts';
 
@@ -38,32 +32,34 @@ function custom(
 }
 
 /** Every kind the controller watches, by the ClusterState field it fills. */
-export function watchedKinds(c: KubeClients): Record<keyof ClusterState, WatchedKind<KubernetesObject>> {
+export function watchedKinds(
+  c: KubeClients,
+): Record<keyof ClusterState, WatchedKind<KubernetesObject>> {
   return {
     namespaces: {
       kind: 'Namespace',
       path: '/api/v1/namespaces',
-      list: async () => (await c.core.listNamespace()) as Listed,
+      list: async () => await c.core.listNamespace(),
     },
     pods: {
       kind: 'Pod',
       path: '/api/v1/pods',
-      list: async () => (await c.core.listPodForAllNamespaces()) as Listed,
+      list: async () => await c.core.listPodForAllNamespaces(),
     },
     services: {
       kind: 'Service',
       path: '/api/v1/services',
-      list: async () => (await c.core.listServiceForAllNamespaces()) as Listed,
+      list: async () => await c.core.listServiceForAllNamespaces(),
     },
     endpointSlices: {
       kind: 'EndpointSlice',
       path: '/apis/discovery.k8s.io/v1/endpointslices',
-      list: async () => (await c.discovery.listEndpointSliceForAllNamespaces()) as Listed,
+      list: async () => await c.discovery.listEndpointSliceForAllNamespaces(),
     },
     nodes: {
       kind: 'Node',
       path: '/api/v1/nodes',
-      list: async () => (await c.core.listNode()) as Listed,
+      list: async () => await c.core.listNode(),
     },
     waypoints: custom(c, 'Waypoint', AMBIT_GROUP, AMBIT_VERSION, 'waypoints'),
     authorizationPolicies: custom(
@@ -99,7 +95,7 @@ export class ClusterWatcher {
     const make = (k: keyof ClusterState) =>
       new ResilientInformer(clients.kc, kinds[k], {
         log: opts.log,
-        onChange: opts.onChange,
+        onChange: () => opts.onChange(),
         ...(opts.minBackoffMs !== undefined && { minBackoffMs: opts.minBackoffMs }),
         ...(opts.maxBackoffMs !== undefined && { maxBackoffMs: opts.maxBackoffMs }),
       });
@@ -147,7 +143,7 @@ export class ClusterWatcher {
     namespace: string,
     name: string,
   ): ClusterState[K][number] | undefined {
-    return this.#informers[k].get(name, namespace) as ClusterState[K][number] | undefined;
+    return this.#informers[k].get(name, namespace);
   }
 
   state(): ClusterState {
@@ -157,10 +153,10 @@ export class ClusterWatcher {
       services: this.cached('services'),
       endpointSlices: this.cached('endpointSlices'),
       nodes: this.cached('nodes'),
-      waypoints: this.cached('waypoints') as readonly Waypoint[],
-      authorizationPolicies: this.cached('authorizationPolicies') as readonly AuthorizationPolicy[],
-      peerAuthentications: this.cached('peerAuthentications') as readonly PeerAuthentication[],
-      httpRoutes: this.cached('httpRoutes') as readonly HttpRoute[],
+      waypoints: this.cached('waypoints'),
+      authorizationPolicies: this.cached('authorizationPolicies'),
+      peerAuthentications: this.cached('peerAuthentications'),
+      httpRoutes: this.cached('httpRoutes'),
     };
   }
 

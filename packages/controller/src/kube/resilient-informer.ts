@@ -62,9 +62,12 @@ export class ResilientInformer<T extends KubernetesObject> {
       } catch (err) {
         if (apiStatus(err) !== 404) throw err;
         if (!this.#absent) {
-          opts.log.warn('kind not served by the API server (CRD not installed?); treated as empty', {
-            kind: this.kind,
-          });
+          opts.log.warn(
+            'kind not served by the API server (CRD not installed?); treated as empty',
+            {
+              kind: this.kind,
+            },
+          );
         }
         this.#absent = true;
         this.#markSynced();

@@ -115,6 +115,6 @@ export class TranslationLoop {
 function publishType<T extends ResourceType>(store: ConfigStore, type: T, delta: MeshDelta): void {
   const d = delta[type];
   const changed = new Map<string, ResourceOf[T]>();
-  for (const r of d.changed as ResourceOf[T][]) changed.set(resourceKey(type, r), r);
+  for (const r of d.changed) changed.set(resourceKey(type, r), r);
   store.publish(type, { changed, removed: new Set(d.removed) });
 }

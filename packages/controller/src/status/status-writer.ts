@@ -9,11 +9,7 @@
 // ones, and the next pass works from the latest.
 
 import { isDeepStrictEqual } from 'node:util';
-import {
-  PatchStrategy,
-  setHeaderOptions,
-  type CustomObjectsApi,
-} from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CustomObjectsApi } from '@kubernetes/client-node';
 import type { Logger } from '@ambit/core/log';
 import type { ClusterWatcher } from '../kube/cluster-watcher.ts';
 import {
@@ -42,7 +38,12 @@ const KINDS = {
     plural: 'peerauthentications',
     cache: 'peerAuthentications',
   },
-  HTTPRoute: { group: GATEWAY_GROUP, version: GATEWAY_VERSION, plural: 'httproutes', cache: 'httpRoutes' },
+  HTTPRoute: {
+    group: GATEWAY_GROUP,
+    version: GATEWAY_VERSION,
+    plural: 'httproutes',
+    cache: 'httpRoutes',
+  },
 } as const;
 
 export interface StatusWriterOptions {
@@ -61,18 +62,38 @@ function isServiceParent(p: GatewayRef): boolean {
 }
 
 /** The status an object should have, from its current one and the report. */
-export function desiredStatus(kind: StatusReport['kind'], obj: Obj, report: StatusReport, now: Date): Record<string, unknown> {
+export function desiredStatus(
+  kind: StatusReport['kind'],
+  obj: Obj,
+  report: StatusReport,
+  now: Date,
+): Record<string, unknown> {
   const current = obj.status ?? {};
   if (kind !== 'HTTPRoute') {
     return { ...current, conditions: mergeConditions(current.conditions, report.conditions, now) };
   }
   const route = obj as HttpRoute;
-  const existing = Array.isArray(current.parents) ? (current.parents as Record<string, unknown>[]) : [];
+  const existing = Array.isArray(current.parents)
+    ? (current.parents as Record<string, unknown>[])
+    : [];
   const others = existing.filter((p) => p.controllerName !== CONTROLLER_NAME);
   const ours = (route.spec?.parentRefs ?? []).filter(isServiceParent).map((ref) => {
-    const parentRef = { group: ref.group ?? '', kind: 'Service', name: ref.name, ...(ref.namespace !== undefined && { namespace: ref.namespace }), ...(ref.port !== undefined && { port: ref.port }), ...(ref.sectionName !== undefined && { sectionName: ref.sectionName }) };
-    const old = existing.find((p) => p.controllerName === CONTROLLER_NAME && isDeepStrictEqual(p.parentRef, parentRef));
-    return { parentRef, controllerName: CONTROLLER_NAME, conditions: mergeConditions(old?.conditions, report.conditions, now) };
+    const parentRef = {
+      group: ref.group ?? '',
+      kind: 'Service',
+      name: ref.name,
+      ...(ref.namespace !== undefined && { namespace: ref.namespace }),
+      ...(ref.port !== undefined && { port: ref.port }),
+      ...(ref.sectionName !== undefined && { sectionName: ref.sectionName }),
+    };
+    const old = existing.find(
+      (p) => p.controllerName === CONTROLLER_NAME && isDeepStrictEqual(p.parentRef, parentRef),
+    );
+    return {
+      parentRef,
+      controllerName: CONTROLLER_NAME,
+      conditions: mergeConditions(old?.conditions, report.conditions, now),
+    };
   });
   return { ...current, parents: [...others, ...ours] };
 }
@@ -108,7 +129,11 @@ export class StatusWriter {
           await this.#write(r);
         } catch (err) {
           if ((err as { code?: unknown }).code === 'AMBIT_NOT_LEADER') return;
-          this.#o.log.warn('status write failed', { kind: r.kind, object: `${r.namespace}/${r.name}`, err });
+          this.#o.log.warn('status write failed', {
+            kind: r.kind,
+            object: `${r.namespace}/${r.name}`,
+            err,
+          });
         }
       }
     }
@@ -124,7 +149,14 @@ export class StatusWriter {
     this.#o.guard(`${r.kind} ${r.namespace}/${r.name} status`);
     try {
       await this.#o.custom.patchNamespacedCustomObjectStatus(
-        { group: k.group, version: k.version, plural: k.plural, namespace: r.namespace, name: r.name, body: { status } },
+        {
+          group: k.group,
+          version: k.version,
+          plural: k.plural,
+          namespace: r.namespace,
+          name: r.name,
+          body: { status },
+        },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
       this.#written++;

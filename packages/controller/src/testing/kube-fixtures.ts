@@ -30,7 +30,11 @@ export function kubeClients(kubeconfig: string): KubeClients {
 }
 
 /** Polls `fn` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -46,14 +50,18 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 }
 
 /** Creates the CRDs that do not exist yet; returns the API server's refusals by CRD name. */
-async function createCrds(kc: KubeConfig, crds: V1CustomResourceDefinition[]): Promise<Map<string, string>> {
+async function createCrds(
+  kc: KubeConfig,
+  crds: V1CustomResourceDefinition[],
+): Promise<Map<string, string>> {
   const api = kc.makeApiClient(ApiextensionsV1Api);
   const refused = new Map<string, string>();
   for (const body of crds) {
     try {
       await api.createCustomResourceDefinition({ body });
     } catch (err) {
-      if (apiStatus(err) === 422) refused.set(body.metadata?.name ?? '', String((err as { body?: unknown }).body));
+      if (apiStatus(err) === 422)
+        refused.set(body.metadata?.name ?? '', String((err as { body?: unknown }).body));
       else if (apiStatus(err) !== 409) throw err;
     }
   }
@@ -73,17 +81,25 @@ async function createCrds(kc: KubeConfig, crds: V1CustomResourceDefinition[]): P
  * Returns the CRDs the API server refused (name → its message), for tests to assert on.
  */
 export async function installCrds(c: KubeClients): Promise<Map<string, string>> {
-  const refused = await createCrds(c.kc, [...loadCrds().values()] as unknown as V1CustomResourceDefinition[]);
+  const refused = await createCrds(c.kc, [...loadCrds().values()]);
   const where = await run(join(e2eScripts, 'build-k8s.sh'), ['gateway-api']);
   const file = join(where.stdout.trim(), 'standard.yaml');
   const docs = parseAllDocuments(readFileSync(file, 'utf8'))
     .map((d) => d.toJS() as V1CustomResourceDefinition | null)
     .filter((d): d is V1CustomResourceDefinition => d?.kind === 'CustomResourceDefinition');
-  for (const [k, v] of await createCrds(c.kc, docs.filter((d) => d.metadata?.name === 'httproutes.gateway.networking.k8s.io'))) refused.set(k, v);
+  for (const [k, v] of await createCrds(
+    c.kc,
+    docs.filter((d) => d.metadata?.name === 'httproutes.gateway.networking.k8s.io'),
+  ))
+    refused.set(k, v);
   return refused;
 }
 
-export async function ensureNamespace(c: KubeClients, name: string, labels: Record<string, string> = {}): Promise<void> {
+export async function ensureNamespace(
+  c: KubeClients,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<void> {
   try {
     await c.core.createNamespace({ body: { metadata: { name, labels } } });
   } catch (err) {
@@ -93,13 +109,19 @@ export async function ensureNamespace(c: KubeClients, name: string, labels: Reco
 
 export async function createNode(c: KubeClients, name: string): Promise<void> {
   try {
-    await c.core.createNode({ body: { metadata: { name, labels: { 'kubernetes.io/hostname': name } } } });
+    await c.core.createNode({
+      body: { metadata: { name, labels: { 'kubernetes.io/hostname': name } } },
+    });
   } catch (err) {
     if (apiStatus(err) !== 409) throw err;
   }
 }
 
-export async function ensureServiceAccount(c: KubeClients, namespace: string, name: string): Promise<void> {
+export async function ensureServiceAccount(
+  c: KubeClients,
+  namespace: string,
+  name: string,
+): Promise<void> {
   try {
     await c.core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
   } catch (err) {
@@ -125,29 +147,43 @@ export interface PodSpec {
 export async function createRunningPod(c: KubeClients, p: PodSpec): Promise<V1Pod> {
   const sa = p.serviceAccount ?? 'default';
   if (sa !== 'default') await ensureServiceAccount(c, p.namespace, sa);
-  await waitFor(`ServiceAccount ${p.namespace}/${sa}`, () => c.core.readNamespacedServiceAccount({ namespace: p.namespace, name: sa }));
+  await waitFor(`ServiceAccount ${p.namespace}/${sa}`, () =>
+    c.core.readNamespacedServiceAccount({ namespace: p.namespace, name: sa }),
+  );
   const created = await c.core.createNamespacedPod({
     namespace: p.namespace,
     body: {
       metadata: {
         name: p.name,
         labels: p.labels ?? {},
-        annotations: p.enrolled === false ? {} : { [ENROLLED_ANNOTATION]: `${p.node}/2026-01-01T00:00:00Z` },
+        annotations:
+          p.enrolled === false ? {} : { [ENROLLED_ANNOTATION]: `${p.node}/2026-01-01T00:00:00Z` },
         ...(p.ownerReferences !== undefined && { ownerReferences: p.ownerReferences }),
       },
       spec: {
         nodeName: p.node,
         serviceAccountName: sa,
         automountServiceAccountToken: false,
-        containers: [{ name: 'app', image: 'registry.invalid/app:1', ports: [{ containerPort: 8080 }] }],
+        containers: [
+          { name: 'app', image: 'registry.invalid/app:1', ports: [{ containerPort: 8080 }] },
+        ],
       },
     },
   });
-  await setPodStatus(c, p.namespace, p.name, { ip: p.ip, ready: p.ready ?? true, phase: p.phase ?? 'Running' });
+  await setPodStatus(c, p.namespace, p.name, {
+    ip: p.ip,
+    ready: p.ready ?? true,
+    phase: p.phase ?? 'Running',
+  });
   return created;
 }
 
-export async function setPodStatus(c: KubeClients, namespace: string, name: string, s: { ip: string; ready: boolean; phase?: string }): Promise<void> {
+export async function setPodStatus(
+  c: KubeClients,
+  namespace: string,
+  name: string,
+  s: { ip: string; ready: boolean; phase?: string },
+): Promise<void> {
   const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   await c.core.patchNamespacedPodStatus(
     {
@@ -163,7 +199,11 @@ export async function setPodStatus(c: KubeClients, namespace: string, name: stri
           conditions: [
             { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
             { type: 'Initialized', status: 'True', lastTransitionTime: now },
-            { type: 'ContainersReady', status: s.ready ? 'True' : 'False', lastTransitionTime: now },
+            {
+              type: 'ContainersReady',
+              status: s.ready ? 'True' : 'False',
+              lastTransitionTime: now,
+            },
             { type: 'Ready', status: s.ready ? 'True' : 'False', lastTransitionTime: now },
           ],
         },
@@ -174,9 +214,11 @@ export async function setPodStatus(c: KubeClients, namespace: string, name: stri
 }
 
 export async function deletePod(c: KubeClients, namespace: string, name: string): Promise<void> {
-  await c.core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 }).catch((err: unknown) => {
-    if (apiStatus(err) !== 404) throw err;
-  });
+  await c.core
+    .deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 })
+    .catch((err: unknown) => {
+      if (apiStatus(err) !== 404) throw err;
+    });
 }
 
 /** A token for ServiceAccount ns/sa with `audience`, bound to a pod when given (as a projected token is). */
@@ -193,7 +235,9 @@ export async function requestToken(
       spec: {
         audiences: [opts.audience ?? 'ambit-ca'],
         expirationSeconds: 600,
-        ...(opts.pod && { boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: opts.pod.name, uid: opts.pod.uid } }),
+        ...(opts.pod && {
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: opts.pod.name, uid: opts.pod.uid },
+        }),
       },
     },
   });

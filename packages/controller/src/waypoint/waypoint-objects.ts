@@ -3,9 +3,19 @@
 // the Waypoint, labelled ambit.dev/waypoint=<name> and owned by it (deleting the Waypoint lets the
 // garbage collector delete them). Applied with server-side apply (waypoint-reconciler.ts).
 
-import type { V1Deployment, V1OwnerReference, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
+import type {
+  V1Deployment,
+  V1OwnerReference,
+  V1Service,
+  V1ServiceAccount,
+} from '@kubernetes/client-node';
 import type { Waypoint } from '../translate/cluster-state.ts';
-import { DATAPLANE_MODE_LABEL, WAYPOINT_HBONE_PORT, WAYPOINT_LABEL, waypointObjectNames } from '../translate/names.ts';
+import {
+  DATAPLANE_MODE_LABEL,
+  WAYPOINT_HBONE_PORT,
+  WAYPOINT_LABEL,
+  waypointObjectNames,
+} from '../translate/names.ts';
 
 export interface WaypointDeploymentConfig {
   /** The waypoint proxy image. */
@@ -42,7 +52,12 @@ export function waypointObjects(wp: Waypoint, cfg: WaypointDeploymentConfig): Wa
   const namespace = wp.metadata?.namespace ?? '';
   const names = waypointObjectNames(name);
   const labels = { [WAYPOINT_LABEL]: name, ...MANAGED_BY };
-  const meta = (n: string) => ({ name: n, namespace, labels, ownerReferences: [ownerReference(wp)] });
+  const meta = (n: string) => ({
+    name: n,
+    namespace,
+    labels,
+    ownerReferences: [ownerReference(wp)],
+  });
   const resources = (wp.spec?.resources ?? {}) as NonNullable<
     NonNullable<V1Deployment['spec']>['template']['spec']
   >['containers'][number]['resources'];
@@ -84,7 +99,10 @@ export function waypointObjects(wp: Waypoint, cfg: WaypointDeploymentConfig): Wa
               env: [
                 { name: 'WAYPOINT_NAME', value: name },
                 { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                {
+                  name: 'POD_NAMESPACE',
+                  valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } },
+                },
                 { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
               ],
               ports: [
@@ -137,7 +155,12 @@ export function waypointObjects(wp: Waypoint, cfg: WaypointDeploymentConfig): Wa
     spec: {
       selector: { [WAYPOINT_LABEL]: name },
       ports: [
-        { name: 'hbone', port: WAYPOINT_HBONE_PORT, targetPort: WAYPOINT_HBONE_PORT, protocol: 'TCP' },
+        {
+          name: 'hbone',
+          port: WAYPOINT_HBONE_PORT,
+          targetPort: WAYPOINT_HBONE_PORT,
+          protocol: 'TCP',
+        },
       ],
     },
   };

@@ -15,8 +15,6 @@ import { isDeepStrictEqual } from 'node:util';
 import {
   PatchStrategy,
   setHeaderOptions,
-  type KubernetesListObject,
-  type KubernetesObject,
   type V1Deployment,
   type V1ObjectMeta,
 } from '@kubernetes/client-node';
@@ -52,7 +50,7 @@ function ownedBy(meta: V1ObjectMeta | undefined, wp: Waypoint): boolean {
 export class WaypointReconciler {
   readonly #o: WaypointReconcilerOptions;
   /** The waypoint Deployments (label ambit.dev/waypoint), for their status. */
-  readonly deployments: ResilientInformer<KubernetesObject>;
+  readonly deployments: ResilientInformer<V1Deployment>;
   readonly #applied = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -61,16 +59,16 @@ export class WaypointReconciler {
 
   constructor(opts: WaypointReconcilerOptions) {
     this.#o = opts;
-    this.deployments = new ResilientInformer(
+    this.deployments = new ResilientInformer<V1Deployment>(
       opts.clients.kc,
       {
         kind: 'Deployment',
         path: '/apis/apps/v1/deployments',
         labelSelector: WAYPOINT_LABEL,
         list: async () =>
-          (await opts.clients.apps.listDeploymentForAllNamespaces({
+          await opts.clients.apps.listDeploymentForAllNamespaces({
             labelSelector: WAYPOINT_LABEL,
-          })) as KubernetesListObject<KubernetesObject>,
+          }),
       },
       { log: opts.log, onChange: () => this.schedule() },
     );
@@ -116,7 +114,10 @@ export class WaypointReconciler {
             await this.#reconcile(wp);
           } catch (err) {
             if ((err as { code?: unknown }).code === 'AMBIT_NOT_LEADER') return;
-            this.#o.log.warn('waypoint reconcile failed', { waypoint: `${wp.metadata?.namespace}/${wp.metadata?.name}`, err });
+            this.#o.log.warn('waypoint reconcile failed', {
+              waypoint: `${wp.metadata?.namespace}/${wp.metadata?.name}`,
+              err,
+            });
           }
         }
       } while (this.#again);
@@ -126,23 +127,29 @@ export class WaypointReconciler {
 
   async #reconcile(wp: Waypoint): Promise<void> {
     const m = wp.metadata;
-    if (m?.name === undefined || m.namespace === undefined || m.deletionTimestamp !== undefined) return;
+    if (m?.name === undefined || m.namespace === undefined || m.deletionTimestamp !== undefined)
+      return;
     const { name, namespace } = m;
     const c = this.#o.clients;
     const objs = waypointObjects(wp, this.#o.config);
-    const deployment = this.deployments.get(name, namespace) as V1Deployment | undefined;
+    const deployment = this.deployments.get(name, namespace);
     const service = this.#o.watcher.get('services', namespace, name);
 
     // Never take over an object of the same name that someone else made.
     const conflicts: string[] = [];
-    if (deployment !== undefined && !ownedBy(deployment.metadata, wp)) conflicts.push(`Deployment ${namespace}/${name}`);
-    if (service !== undefined && !ownedBy(service.metadata as V1ObjectMeta, wp)) conflicts.push(`Service ${namespace}/${name}`);
+    if (deployment !== undefined && !ownedBy(deployment.metadata, wp))
+      conflicts.push(`Deployment ${namespace}/${name}`);
+    if (service !== undefined && !ownedBy(service.metadata as V1ObjectMeta, wp))
+      conflicts.push(`Service ${namespace}/${name}`);
     if (conflicts.length === 0) {
-      const sa = await c.core.readNamespacedServiceAccount({ namespace, name }).catch((err: unknown) => {
-        if (apiStatus(err) === 404) return undefined;
-        throw err;
-      });
-      if (sa !== undefined && !ownedBy(sa.metadata, wp)) conflicts.push(`ServiceAccount ${namespace}/${name}`);
+      const sa = await c.core
+        .readNamespacedServiceAccount({ namespace, name })
+        .catch((err: unknown) => {
+          if (apiStatus(err) === 404) return undefined;
+          throw err;
+        });
+      if (sa !== undefined && !ownedBy(sa.metadata, wp))
+        conflicts.push(`ServiceAccount ${namespace}/${name}`);
     }
 
     const gen = m.generation === undefined ? {} : { observedGeneration: m.generation };
@@ -151,33 +158,77 @@ export class WaypointReconciler {
     if (conflicts.length > 0) {
       const what = conflicts.join(', ');
       conditions = [
-        { type: 'Accepted', status: 'False', reason: 'NameConflict', message: `${what} already exists and is not this Waypoint's; rename the Waypoint or delete ${conflicts.length > 1 ? 'them' : 'it'}`, ...gen },
-        { type: 'Programmed', status: 'False', reason: 'NotAccepted', message: 'the Waypoint is not accepted', ...gen },
+        {
+          type: 'Accepted',
+          status: 'False',
+          reason: 'NameConflict',
+          message: `${what} already exists and is not this Waypoint's; rename the Waypoint or delete ${conflicts.length > 1 ? 'them' : 'it'}`,
+          ...gen,
+        },
+        {
+          type: 'Programmed',
+          status: 'False',
+          reason: 'NotAccepted',
+          message: 'the Waypoint is not accepted',
+          ...gen,
+        },
       ];
     } else {
       const digest = createHash('sha256').update(JSON.stringify(objs)).digest('hex');
       const key = `${namespace}/${name}/${m.uid ?? ''}`;
       if (this.#applied.get(key) !== digest || deployment === undefined || service === undefined) {
         this.#o.guard(`Waypoint ${namespace}/${name} objects`);
-        await c.core.patchNamespacedServiceAccount({ namespace, name, body: objs.serviceAccount, fieldManager: FIELD_MANAGER, force: true }, apply);
+        await c.core.patchNamespacedServiceAccount(
+          { namespace, name, body: objs.serviceAccount, fieldManager: FIELD_MANAGER, force: true },
+          apply,
+        );
         this.#o.guard(`Waypoint ${namespace}/${name} objects`);
-        await c.apps.patchNamespacedDeployment({ namespace, name, body: objs.deployment, fieldManager: FIELD_MANAGER, force: true }, apply);
+        await c.apps.patchNamespacedDeployment(
+          { namespace, name, body: objs.deployment, fieldManager: FIELD_MANAGER, force: true },
+          apply,
+        );
         this.#o.guard(`Waypoint ${namespace}/${name} objects`);
-        await c.core.patchNamespacedService({ namespace, name, body: objs.service, fieldManager: FIELD_MANAGER, force: true }, apply);
+        await c.core.patchNamespacedService(
+          { namespace, name, body: objs.service, fieldManager: FIELD_MANAGER, force: true },
+          apply,
+        );
         this.#applied.set(key, digest);
       }
       const available = deployment?.status?.availableReplicas ?? 0;
       const want = objs.deployment.spec?.replicas ?? 1;
-      const ips = (service?.spec?.clusterIPs ?? (service?.spec?.clusterIP ? [service.spec.clusterIP] : [])).filter((ip) => ip !== 'None');
+      const ips = (
+        service?.spec?.clusterIPs ?? (service?.spec?.clusterIP ? [service.spec.clusterIP] : [])
+      ).filter((ip) => ip !== 'None');
       addresses = ips.map((value) => ({ type: 'IPAddress', value }));
       const missing: string[] = [];
-      if (available < 1) missing.push(`Deployment ${namespace}/${name} has no available replica yet (${available}/${want})`);
+      if (available < 1)
+        missing.push(
+          `Deployment ${namespace}/${name} has no available replica yet (${available}/${want})`,
+        );
       if (ips.length === 0) missing.push(`Service ${namespace}/${name} has no cluster IP yet`);
       conditions = [
-        { type: 'Accepted', status: 'True', reason: 'Accepted', message: `ServiceAccount, Deployment and Service ${namespace}/${name} are managed for this Waypoint`, ...gen },
+        {
+          type: 'Accepted',
+          status: 'True',
+          reason: 'Accepted',
+          message: `ServiceAccount, Deployment and Service ${namespace}/${name} are managed for this Waypoint`,
+          ...gen,
+        },
         missing.length === 0
-          ? { type: 'Programmed', status: 'True', reason: 'Programmed', message: `${available}/${want} replicas available at ${ips.join(', ')}:15008`, ...gen }
-          : { type: 'Programmed', status: 'False', reason: 'Pending', message: missing.join('; '), ...gen },
+          ? {
+              type: 'Programmed',
+              status: 'True',
+              reason: 'Programmed',
+              message: `${available}/${want} replicas available at ${ips.join(', ')}:15008`,
+              ...gen,
+            }
+          : {
+              type: 'Programmed',
+              status: 'False',
+              reason: 'Pending',
+              message: missing.join('; '),
+              ...gen,
+            },
       ];
     }
     const current = (wp.status ?? {}) as Record<string, unknown>;
@@ -190,7 +241,14 @@ export class WaypointReconciler {
     if (isDeepStrictEqual(status, current)) return;
     this.#o.guard(`Waypoint ${namespace}/${name} status`);
     await c.custom.patchNamespacedCustomObjectStatus(
-      { group: AMBIT_GROUP, version: AMBIT_VERSION, plural: 'waypoints', namespace, name, body: { status } },
+      {
+        group: AMBIT_GROUP,
+        version: AMBIT_VERSION,
+        plural: 'waypoints',
+        namespace,
+        name,
+        body: { status },
+      },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
   }

@@ -46,23 +46,27 @@ describe('waypoint bulk streaming', () => {
   });
   afterAll(async () => h.close());
 
-  it('streams a 1 GiB upload and a 1 GiB download with bounded memory', { timeout: 180_000 }, async () => {
-    const expected = await sha(source(GiB));
-    const c = h.http1('bulk');
-    const rss0 = process.memoryUsage().rss;
-    let peak = rss0;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-    try {
-      const up = await c.request({ path: '/up', method: 'POST', body: source(GiB) });
-      expect(up.statusCode).toBe(200);
-      expect(JSON.parse(await up.body.text())).toEqual(expected);
-      const down = await c.request({ path: '/down', method: 'GET' });
-      expect(down.statusCode).toBe(200);
-      expect(await sha(down.body)).toEqual(expected);
-    } finally {
-      clearInterval(timer);
-    }
-    // Client, waypoint, both HBONE hops and the backend share this process: still far below 1 GiB.
-    expect(peak - rss0).toBeLessThan(200 * 1024 * 1024);
-  });
+  it(
+    'streams a 1 GiB upload and a 1 GiB download with bounded memory',
+    { timeout: 180_000 },
+    async () => {
+      const expected = await sha(source(GiB));
+      const c = h.http1('bulk');
+      const rss0 = process.memoryUsage().rss;
+      let peak = rss0;
+      const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+      try {
+        const up = await c.request({ path: '/up', method: 'POST', body: source(GiB) });
+        expect(up.statusCode).toBe(200);
+        expect(JSON.parse(await up.body.text())).toEqual(expected);
+        const down = await c.request({ path: '/down', method: 'GET' });
+        expect(down.statusCode).toBe(200);
+        expect(await sha(down.body)).toEqual(expected);
+      } finally {
+        clearInterval(timer);
+      }
+      // Client, waypoint, both HBONE hops and the backend share this process: still far below 1 GiB.
+      expect(peak - rss0).toBeLessThan(200 * 1024 * 1024);
+    },
+  );
 });

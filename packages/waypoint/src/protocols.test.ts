@@ -9,11 +9,30 @@ import { APP_NS, startHarness, type Harness } from './testing/harness.ts';
 
 const json = {
   serialize: (v: unknown): Buffer => Buffer.from(JSON.stringify(v)),
-  deserialize: (b: Buffer): unknown => JSON.parse(b.toString()) as unknown,
+  deserialize: (b: Buffer): unknown => {
+    const v: unknown = JSON.parse(b.toString());
+    return v;
+  },
 };
 const service: grpc.ServiceDefinition = {
-  Echo: { path: '/test.Echo/Echo', requestStream: false, responseStream: false, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
-  Count: { path: '/test.Echo/Count', requestStream: false, responseStream: true, requestSerialize: json.serialize, requestDeserialize: json.deserialize, responseSerialize: json.serialize, responseDeserialize: json.deserialize },
+  Echo: {
+    path: '/test.Echo/Echo',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
+  Count: {
+    path: '/test.Echo/Count',
+    requestStream: false,
+    responseStream: true,
+    requestSerialize: json.serialize,
+    requestDeserialize: json.deserialize,
+    responseSerialize: json.serialize,
+    responseDeserialize: json.deserialize,
+  },
 };
 
 function frame(v: unknown): Buffer {
@@ -24,7 +43,7 @@ function frame(v: unknown): Buffer {
 }
 function unframe(buf: Buffer): unknown[] {
   const out: unknown[] = [];
-  for (let i = 0; i + 5 <= buf.length; ) {
+  for (let i = 0; i + 5 <= buf.length;) {
     const n = buf.readUInt32BE(i + 1);
     out.push(json.deserialize(buf.subarray(i + 5, i + 5 + n)));
     i += 5 + n;
@@ -42,14 +61,19 @@ describe('waypoint protocols', () => {
       async start(ip, port) {
         const server = new grpc.Server();
         server.addService(service, {
-          Echo: (call: grpc.ServerUnaryCall<{ msg: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => cb(null, { msg: `echo ${call.request.msg}` }),
+          Echo: (
+            call: grpc.ServerUnaryCall<{ msg: string }, unknown>,
+            cb: grpc.sendUnaryData<unknown>,
+          ) => cb(null, { msg: `echo ${call.request.msg}` }),
           Count: (call: grpc.ServerWritableStream<{ n: number }, unknown>) => {
             for (let i = 0; i < call.request.n; i++) call.write({ i });
             call.end();
           },
         });
         await new Promise<void>((resolve, reject) =>
-          server.bindAsync(`${ip}:${port}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())),
+          server.bindAsync(`${ip}:${port}`, grpc.ServerCredentials.createInsecure(), (e) =>
+            e ? reject(e) : resolve(),
+          ),
         );
         return () => new Promise<void>((r) => server.tryShutdown(() => r()));
       },
@@ -59,7 +83,9 @@ describe('waypoint protocols', () => {
       async start(ip, port) {
         const server = createHttpServer();
         const wss = new WebSocketServer({ server });
-        wss.on('connection', (sock) => sock.on('message', (m: Buffer) => sock.send(`ws:${m.toString()}`)));
+        wss.on('connection', (sock) =>
+          sock.on('message', (m: Buffer) => sock.send(`ws:${m.toString()}`)),
+        );
         server.listen(port, ip);
         await once(server, 'listening');
         return async () => {
@@ -89,11 +115,18 @@ describe('waypoint protocols', () => {
   it('gRPC unary and server-streaming calls work through the waypoint', async () => {
     const s = await h.http2('grpc');
     const call = async (path: string, msg: unknown) => {
-      const req = s.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+      const req = s.request({
+        ':method': 'POST',
+        ':path': path,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
       req.end(frame(msg));
       const chunks: Buffer[] = [];
       let trailers: Record<string, unknown> = {};
-      req.on('trailers', (t) => (trailers = t));
+      req.on('trailers', (t: Record<string, unknown>) => {
+        trailers = t;
+      });
       req.on('data', (c: Buffer) => chunks.push(c));
       await once(req, 'end');
       return { messages: unframe(Buffer.concat(chunks)), status: trailers['grpc-status'] };
@@ -134,7 +167,27 @@ describe('waypoint protocols', () => {
     const held = await c.request({ path: '/hold', method: 'GET' });
     const heldBody = held.body.text();
     h.setMesh({ grpc: ['grpc'], ws: ['ws'], web: ['v1'], 'web-v2': ['v2'] }, [
-      { name: 'to-v2', namespace: APP_NS, createdAt: '2024-01-01T00:00:00Z', parents: [{ service: `${APP_NS}/web` as ServiceKey }], rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], filters: [], backends: [{ kind: 'service', service: `${APP_NS}/web-v2` as ServiceKey, hostname: 'web-v2.app.svc.cluster.local', port: 80, weight: 1 }] }] } satisfies Route,
+      {
+        name: 'to-v2',
+        namespace: APP_NS,
+        createdAt: '2024-01-01T00:00:00Z',
+        parents: [{ service: `${APP_NS}/web` as ServiceKey }],
+        rules: [
+          {
+            matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+            filters: [],
+            backends: [
+              {
+                kind: 'service',
+                service: `${APP_NS}/web-v2` as ServiceKey,
+                hostname: 'web-v2.app.svc.cluster.local',
+                port: 80,
+                weight: 1,
+              },
+            ],
+          },
+        ],
+      } satisfies Route,
     ]);
     const fresh = await c.request({ path: '/', method: 'GET' });
     expect(await fresh.body.text()).toBe('v2');

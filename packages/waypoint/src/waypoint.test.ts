@@ -6,19 +6,35 @@ import { startHarness, type Harness, APP_NS } from './testing/harness.ts';
 const svc = (name: string): ServiceKey => `${APP_NS}/${name}` as ServiceKey;
 
 function route(name: string, parent: string, rules: Route['rules']): Route {
-  return { name, namespace: APP_NS, createdAt: '2024-01-01T00:00:00Z', parents: [{ service: svc(parent) }], rules };
+  return {
+    name,
+    namespace: APP_NS,
+    createdAt: '2024-01-01T00:00:00Z',
+    parents: [{ service: svc(parent) }],
+    rules,
+  };
 }
 
 /** Sum of a metric's series whose labels include `labels`. */
 async function counted(h: Harness, name: string, labels: Record<string, string>): Promise<number> {
   const m = await h.waypoint.registry.getSingleMetric(name)?.get();
   return (m?.values ?? [])
-    .filter((v) => Object.entries(labels).every(([k, val]) => String((v.labels as Record<string, unknown>)[k]) === val))
+    .filter((v) =>
+      Object.entries(labels).every(
+        ([k, val]) => String((v.labels as Record<string, unknown>)[k]) === val,
+      ),
+    )
     .reduce((n, v) => n + v.value, 0);
 }
 
 function backend(name: string, weight = 1) {
-  return { kind: 'service' as const, service: svc(name), hostname: `${name}.${APP_NS}.svc.cluster.local`, port: 80, weight };
+  return {
+    kind: 'service' as const,
+    service: svc(name),
+    hostname: `${name}.${APP_NS}.svc.cluster.local`,
+    port: 80,
+    weight,
+  };
 }
 
 describe('waypoint routing', () => {
@@ -42,7 +58,11 @@ describe('waypoint routing', () => {
   it('splits 80/20 within ±3 points over 2,000 requests', async () => {
     h.setMesh({ reviews: ['v1'], 'reviews-v1': ['v1'], 'reviews-v2': ['v2'] }, [
       route('split', 'reviews', [
-        { matches: [{ path: { type: 'PathPrefix', value: '/' } }], filters: [], backends: [backend('reviews-v1', 80), backend('reviews-v2', 20)] },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+          filters: [],
+          backends: [backend('reviews-v1', 80), backend('reviews-v2', 20)],
+        },
       ]),
     ]);
     const c = h.http1('reviews', { connections: 8 });
@@ -66,7 +86,12 @@ describe('waypoint matches, retries, timeouts, policy', () => {
   const hits = { flaky: 0, down: 0 };
   beforeAll(async () => {
     h = await startHarness({ retryBudget: { ratio: 0.2, minRetries: 20 } });
-    for (const name of ['v1', 'v2']) await h.addPod({ name, handler: (req, res) => res.end(`${name} ${req.method} ${req.url} ${req.headers['x-added'] ?? ''}`) });
+    for (const name of ['v1', 'v2'])
+      await h.addPod({
+        name,
+        handler: (req, res) =>
+          res.end(`${name} ${req.method} ${req.url} ${String(req.headers['x-added'] ?? '')}`),
+      });
     await h.addPod({
       name: 'flaky',
       handler: (_req, res) => {
@@ -83,27 +108,103 @@ describe('waypoint matches, retries, timeouts, policy', () => {
         res.end('down');
       },
     });
-    await h.addPod({ name: 'slow', handler: (_req, res) => setTimeout(() => res.end('late'), 1500).unref() });
+    await h.addPod({
+      name: 'slow',
+      handler: (_req, res) => setTimeout(() => res.end('late'), 1500).unref(),
+    });
   });
   afterAll(async () => h.close());
 
   const mesh = (routes: Route[], policies: Parameters<Harness['setMesh']>[2] = []): void =>
-    h.setMesh({ reviews: ['v1'], 'reviews-v1': ['v1'], 'reviews-v2': ['v2'], flaky: ['flaky'], down: ['down'], slow: ['slow'] }, routes, policies);
+    h.setMesh(
+      {
+        reviews: ['v1'],
+        'reviews-v1': ['v1'],
+        'reviews-v2': ['v2'],
+        flaky: ['flaky'],
+        down: ['down'],
+        slow: ['slow'],
+      },
+      routes,
+      policies,
+    );
 
   it('header, path, query and method matches pick the right backend; filters apply', async () => {
     mesh([
       route('matches', 'reviews', [
-        { matches: [{ path: { type: 'PathPrefix', value: '/' }, headers: [{ type: 'Exact', name: 'x-canary', value: 'yes' }] }], filters: [], backends: [backend('reviews-v2')] },
-        { matches: [{ path: { type: 'Exact', value: '/exact' } }], filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-added', value: 'A' }] } }, { type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'x-resp', value: 'R' }] } }], backends: [backend('reviews-v2')] },
-        { matches: [{ path: { type: 'RegularExpression', value: '/re/[0-9]+' } }, { path: { type: 'PathPrefix', value: '/q' }, queryParams: [{ type: 'Exact', name: 'v', value: '2' }] }, { path: { type: 'PathPrefix', value: '/m' }, method: 'POST' }], filters: [], backends: [backend('reviews-v2')] },
-        { matches: [{ path: { type: 'PathPrefix', value: '/old' } }], filters: [{ type: 'URLRewrite', urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' } } }], backends: [backend('reviews-v1')] },
-        { matches: [{ path: { type: 'PathPrefix', value: '/moved' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { hostname: 'example.com', statusCode: 301 } }], backends: [] },
-        { matches: [{ path: { type: 'PathPrefix', value: '/' } }], filters: [], backends: [backend('reviews-v1')] },
+        {
+          matches: [
+            {
+              path: { type: 'PathPrefix', value: '/' },
+              headers: [{ type: 'Exact', name: 'x-canary', value: 'yes' }],
+            },
+          ],
+          filters: [],
+          backends: [backend('reviews-v2')],
+        },
+        {
+          matches: [{ path: { type: 'Exact', value: '/exact' } }],
+          filters: [
+            {
+              type: 'RequestHeaderModifier',
+              requestHeaderModifier: { set: [{ name: 'x-added', value: 'A' }] },
+            },
+            {
+              type: 'ResponseHeaderModifier',
+              responseHeaderModifier: { add: [{ name: 'x-resp', value: 'R' }] },
+            },
+          ],
+          backends: [backend('reviews-v2')],
+        },
+        {
+          matches: [
+            { path: { type: 'RegularExpression', value: '/re/[0-9]+' } },
+            {
+              path: { type: 'PathPrefix', value: '/q' },
+              queryParams: [{ type: 'Exact', name: 'v', value: '2' }],
+            },
+            { path: { type: 'PathPrefix', value: '/m' }, method: 'POST' },
+          ],
+          filters: [],
+          backends: [backend('reviews-v2')],
+        },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/old' } }],
+          filters: [
+            {
+              type: 'URLRewrite',
+              urlRewrite: { path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' } },
+            },
+          ],
+          backends: [backend('reviews-v1')],
+        },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/moved' } }],
+          filters: [
+            {
+              type: 'RequestRedirect',
+              requestRedirect: { hostname: 'example.com', statusCode: 301 },
+            },
+          ],
+          backends: [],
+        },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+          filters: [],
+          backends: [backend('reviews-v1')],
+        },
       ]),
     ]);
     const c = h.http1('reviews');
-    const get = async (path: string, init: { method?: string; headers?: Record<string, string> } = {}) => {
-      const r = await c.request({ path, method: (init.method ?? 'GET') as 'GET', headers: init.headers ?? {} });
+    const get = async (
+      path: string,
+      init: { method?: string; headers?: Record<string, string> } = {},
+    ) => {
+      const r = await c.request({
+        path,
+        method: init.method ?? 'GET',
+        headers: init.headers ?? {},
+      });
       return { status: r.statusCode, text: await r.body.text(), headers: r.headers };
     };
     expect((await get('/a', { headers: { 'x-canary': 'yes' } })).text).toMatch(/^v2/);
@@ -125,7 +226,16 @@ describe('waypoint matches, retries, timeouts, policy', () => {
   });
 
   it('a backend failing half its requests succeeds behind a retry policy; retries are counted', async () => {
-    mesh([route('retry', 'reviews', [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], filters: [], backends: [backend('flaky')], retry: { attempts: 2, codes: [503], backoffMs: 1 } }])]);
+    mesh([
+      route('retry', 'reviews', [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+          filters: [],
+          backends: [backend('flaky')],
+          retry: { attempts: 2, codes: [503], backoffMs: 1 },
+        },
+      ]),
+    ]);
     const c = h.http1('reviews');
     for (let i = 0; i < 10; i++) {
       const r = await c.request({ path: '/', method: 'POST', body: `payload ${i}` });
@@ -133,12 +243,29 @@ describe('waypoint matches, retries, timeouts, policy', () => {
       await r.body.text();
     }
     const metrics = await h.waypoint.registry.metrics();
-    expect(metrics).toMatch(/ambit_waypoint_retries_total\{destination_service="flaky\.app\.svc\.cluster\.local",outcome="retried"\} 10/);
-    expect(await counted(h, 'istio_requests_total', { reporter: 'waypoint', destination_service: 'flaky.app.svc.cluster.local', response_code: '200' })).toBe(10);
+    expect(metrics).toMatch(
+      /ambit_waypoint_retries_total\{destination_service="flaky\.app\.svc\.cluster\.local",outcome="retried"\} 10/,
+    );
+    expect(
+      await counted(h, 'istio_requests_total', {
+        reporter: 'waypoint',
+        destination_service: 'flaky.app.svc.cluster.local',
+        response_code: '200',
+      }),
+    ).toBe(10);
   });
 
   it('the retry budget caps attempts while every endpoint fails', async () => {
-    mesh([route('budget', 'reviews', [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], filters: [], backends: [backend('down')], retry: { attempts: 3, codes: [503], backoffMs: 0 } }])]);
+    mesh([
+      route('budget', 'reviews', [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+          filters: [],
+          backends: [backend('down')],
+          retry: { attempts: 3, codes: [503], backoffMs: 0 },
+        },
+      ]),
+    ]);
     const c = h.http1('reviews');
     hits.down = 0;
     const n = 100;
@@ -153,22 +280,48 @@ describe('waypoint matches, retries, timeouts, policy', () => {
   });
 
   it('a slow backend hits timeouts.request with 504', async () => {
-    mesh([route('slow', 'reviews', [{ matches: [{ path: { type: 'PathPrefix', value: '/' } }], filters: [], backends: [backend('slow')], timeouts: { requestMs: 200 } }])]);
+    mesh([
+      route('slow', 'reviews', [
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/' } }],
+          filters: [],
+          backends: [backend('slow')],
+          timeouts: { requestMs: 200 },
+        },
+      ]),
+    ]);
     const c = h.http1('reviews');
     const r = await c.request({ path: '/', method: 'GET' });
     expect(r.statusCode).toBe(504);
     expect(await r.body.text()).toMatch(/AMBIT_WAYPOINT_TIMEOUT/);
-    expect(await counted(h, 'istio_requests_total', { response_code: '504', response_flags: 'UT' })).toBe(1);
+    expect(
+      await counted(h, 'istio_requests_total', { response_code: '504', response_flags: 'UT' }),
+    ).toBe(1);
   });
 
   it('DENY and ALLOW policies give 403 or pass', async () => {
     const policy = (name: string, action: 'ALLOW' | 'DENY', rules: object[]) => ({
-      name, namespace: APP_NS, action, scope: { kind: 'targetRefs' as const, targetRefs: [{ kind: 'Service' as const, name: 'reviews' }] }, rules,
+      name,
+      namespace: APP_NS,
+      action,
+      scope: {
+        kind: 'targetRefs' as const,
+        targetRefs: [{ kind: 'Service' as const, name: 'reviews' }],
+      },
+      rules,
     });
-    mesh([], [
-      policy('deny-admin', 'DENY', [{ to: [{ paths: ['/admin*'] }] }]),
-      policy('allow-client', 'ALLOW', [{ from: [{ principals: [`${h.pki.trustDomain}/ns/client/sa/client`] }], to: [{ methods: ['GET'] }] }]),
-    ]);
+    mesh(
+      [],
+      [
+        policy('deny-admin', 'DENY', [{ to: [{ paths: ['/admin*'] }] }]),
+        policy('allow-client', 'ALLOW', [
+          {
+            from: [{ principals: [`${h.pki.trustDomain}/ns/client/sa/client`] }],
+            to: [{ methods: ['GET'] }],
+          },
+        ]),
+      ],
+    );
     const c = h.http1('reviews');
     const ok = await c.request({ path: '/ok', method: 'GET' });
     expect(ok.statusCode).toBe(200);
@@ -179,6 +332,8 @@ describe('waypoint matches, retries, timeouts, policy', () => {
     const post = await c.request({ path: '/ok', method: 'POST', body: 'x' });
     expect(post.statusCode).toBe(403); // an ALLOW applies and none matches
     await post.body.text();
-    expect(await counted(h, 'istio_requests_total', { response_code: '403', response_flags: 'DENY' })).toBe(2);
+    expect(
+      await counted(h, 'istio_requests_total', { response_code: '403', response_flags: 'DENY' }),
+    ).toBe(2);
   });
 });

@@ -100,7 +100,10 @@ export class Waypoint {
       send: (req, endpoint) => sendRequest(this.#pools, req, endpoint),
       onEject: (e) => {
         this.metrics.ejections.inc({ destination_workload: e.workload.workloadName });
-        this.#log.warn('endpoint ejected', { endpoint: e.key, workload: `${e.workload.namespace}/${e.workload.name}` });
+        this.#log.warn('endpoint ejected', {
+          endpoint: e.key,
+          workload: `${e.workload.namespace}/${e.workload.name}`,
+        });
       },
       ...(opts.maxReplayBytes !== undefined && { maxReplayBytes: opts.maxReplayBytes }),
       ...(opts.clock && { clock: opts.clock }),
@@ -139,8 +142,16 @@ export class Waypoint {
     return this.#handler;
   }
 
-  stats(): { hbone: { sessions: number; streams: number }; upstream: ReturnType<UpstreamPools['stats']>; ejected: string[] } {
-    return { hbone: this.#server.stats(), upstream: this.#pools.stats(), ejected: this.#outliers.ejected() };
+  stats(): {
+    hbone: { sessions: number; streams: number };
+    upstream: ReturnType<UpstreamPools['stats']>;
+    ejected: string[];
+  } {
+    return {
+      hbone: this.#server.stats(),
+      upstream: this.#pools.stats(),
+      ejected: this.#outliers.ejected(),
+    };
   }
 
   async close(opts: { graceMs?: number } = {}): Promise<void> {
@@ -158,11 +169,16 @@ export class Waypoint {
     const port = ctx.target.port;
     if (found?.kind === 'service') {
       if (!found.service.ports.some((p) => p.port === port))
-        throw new HboneUpstreamError(`service ${found.service.namespace}/${found.service.name} has no port ${port}`);
+        throw new HboneUpstreamError(
+          `service ${found.service.namespace}/${found.service.name} has no port ${port}`,
+        );
       return { kind: 'service', service: found.service, ip: found.vip, port };
     }
-    if (found?.kind === 'workload') return { kind: 'workload', workload: found.workload, ip: found.ip, port };
-    throw new HboneUpstreamError(`${ctx.authority} is neither a service VIP nor a workload this waypoint knows`);
+    if (found?.kind === 'workload')
+      return { kind: 'workload', workload: found.workload, ip: found.ip, port };
+    throw new HboneUpstreamError(
+      `${ctx.authority} is neither a service VIP nor a workload this waypoint knows`,
+    );
   }
 
   async #accept(ctx: HboneRequestContext): Promise<Duplex> {
@@ -170,9 +186,10 @@ export class Waypoint {
     const target = this.#target(snapshot, ctx);
     const conn: ConnectionInfo = {
       peerId: ctx.peerId,
-      source: snapshot.mesh.lookup(ctx.remote.address)?.kind === 'workload'
-        ? snapshot.mesh.workloadsByIp.get(ctx.remote.address as never)
-        : undefined,
+      source:
+        snapshot.mesh.lookup(ctx.remote.address)?.kind === 'workload'
+          ? snapshot.mesh.workloadsByIp.get(ctx.remote.address as never)
+          : undefined,
       sourceIp: ctx.remote.address,
       target,
       ...(ctx.forwarded !== undefined && { forwarded: ctx.forwarded }),
@@ -185,10 +202,14 @@ export class Waypoint {
 
   async #serve(socket: Duplex, conn: ConnectionInfo, snapshot: WaypointSnapshot): Promise<void> {
     socket.on('error', () => {});
-    const appProtocol = conn.target.kind === 'service'
-      ? conn.target.service.ports.find((p) => p.port === conn.target.port)?.appProtocol
-      : undefined;
-    const protocol = appProtocol === 'tcp' ? 'tcp' : await sniffProtocol(socket, this.#opts.sniffTimeoutMs ?? 1000);
+    const appProtocol =
+      conn.target.kind === 'service'
+        ? conn.target.service.ports.find((p) => p.port === conn.target.port)?.appProtocol
+        : undefined;
+    const protocol =
+      appProtocol === 'tcp'
+        ? 'tcp'
+        : await sniffProtocol(socket, this.#opts.sniffTimeoutMs ?? 1000);
     this.metrics.protocols.inc({ protocol });
     if (protocol === 'http1') this.#http1.serve(socket, conn);
     else if (protocol === 'h2') this.#h2.serve(socket, conn);

@@ -42,7 +42,11 @@ export class H2Downstream {
     });
   }
 
-  async #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, conn: ConnectionInfo): Promise<void> {
+  async #onStream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    conn: ConnectionInfo,
+  ): Promise<void> {
     stream.on('error', () => {});
     const ac = new AbortController();
     stream.once('close', () => {
@@ -52,7 +56,11 @@ export class H2Downstream {
     const req: ProxyRequest = {
       method: String(headers[h2.HTTP2_HEADER_METHOD] ?? 'GET'),
       path: String(headers[h2.HTTP2_HEADER_PATH] ?? '/'),
-      authority: String(headers[h2.HTTP2_HEADER_AUTHORITY] ?? headers.host ?? `${conn.target.ip}:${conn.target.port}`),
+      authority: String(
+        headers[h2.HTTP2_HEADER_AUTHORITY] ??
+          headers.host ??
+          `${conn.target.ip}:${conn.target.port}`,
+      ),
       headers: endToEndHeaders(headers),
       body: stream.endAfterHeaders ? undefined : stream,
       protocol: 'h2',
@@ -73,7 +81,10 @@ export class H2Downstream {
     const trailers = res.trailers;
     stream.respond(
       { ...headersOut, [h2.HTTP2_HEADER_STATUS]: res.status },
-      { endStream: res.body === undefined, waitForTrailers: res.body !== undefined && trailers !== undefined },
+      {
+        endStream: res.body === undefined,
+        waitForTrailers: res.body !== undefined && trailers !== undefined,
+      },
     );
     if (trailers !== undefined)
       stream.once('wantTrailers', () => {

@@ -42,15 +42,26 @@ export class Http1Downstream {
 
   constructor(deps: DownstreamDeps) {
     this.#deps = deps;
-    this.#server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 60_000 });
-    this.#server.on('request', (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res));
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-      void this.#onUpgrade(req, socket, head),
+    this.#server = createServer({
+      requestTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: 60_000,
+    });
+    this.#server.on(
+      'request',
+      (req: IncomingMessage, res: ServerResponse) => void this.#onRequest(req, res),
+    );
+    this.#server.on(
+      'upgrade',
+      (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+        void this.#onUpgrade(req, socket, head),
     );
     this.#server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
       deps.onBadRequest?.(err);
       if (socket.writable && err.code !== 'ECONNRESET')
-        socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad request\n');
+        socket.end(
+          'HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad request\n',
+        );
       else socket.destroy();
     });
   }

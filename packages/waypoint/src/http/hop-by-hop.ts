@@ -20,7 +20,9 @@ const HOP_BY_HOP = new Set([
 /** Lower-case end-to-end headers of a request or response; drops pseudo-headers and those named in `connection`. */
 export function endToEndHeaders(h: IncomingHttpHeaders | Record<string, unknown>): HeaderMap {
   const out: HeaderMap = {};
-  const named = String(h.connection ?? '')
+  const str = (v: unknown): string =>
+    typeof v === 'string' ? v : Array.isArray(v) ? v.join(',') : '';
+  const named = str(h.connection)
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter((s) => s !== '');
@@ -29,8 +31,12 @@ export function endToEndHeaders(h: IncomingHttpHeaders | Record<string, unknown>
     const name = k.toLowerCase();
     if (HOP_BY_HOP.has(name) || named.includes(name)) continue;
     // gRPC needs `te: trailers`; it is the one hop-by-hop value HTTP/2 allows.
-    out[name] = Array.isArray(v) ? v.map(String) : String(v);
+    out[name] = Array.isArray(v)
+      ? v.map((x) => str(x))
+      : typeof v === 'number'
+        ? String(v)
+        : str(v);
   }
-  if (String(h.te ?? '').toLowerCase() === 'trailers') out.te = 'trailers';
+  if (str(h.te).toLowerCase() === 'trailers') out.te = 'trailers';
   return out;
 }

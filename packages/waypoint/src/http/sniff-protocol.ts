@@ -13,7 +13,8 @@ const METHOD = /^[A-Z]{1,20} /;
 /** Decides from the first bytes; undefined when more are needed. Pure. */
 export function classify(buf: Buffer): SniffedProtocol | undefined {
   const n = Math.min(buf.length, H2_PREFACE.length);
-  if (buf.subarray(0, n).equals(H2_PREFACE.subarray(0, n))) return n === H2_PREFACE.length ? 'h2' : undefined;
+  if (buf.subarray(0, n).equals(H2_PREFACE.subarray(0, n)))
+    return n === H2_PREFACE.length ? 'h2' : undefined;
   const head = buf.subarray(0, 22).toString('latin1');
   if (METHOD.test(head)) return 'http1';
   if (/^[A-Z]*$/.test(head) && head.length < 21) return undefined;

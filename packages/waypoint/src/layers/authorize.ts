@@ -14,12 +14,22 @@ export interface WaypointName {
   namespace: string;
 }
 
-export function policiesFor(snapshot: WaypointSnapshot, req: ProxyRequest, self: WaypointName): Authorization[] {
+export function policiesFor(
+  snapshot: WaypointSnapshot,
+  req: ProxyRequest,
+  self: WaypointName,
+): Authorization[] {
   const all = [...snapshot.mesh.policies.values()];
   const out = selectTargetPolicies(all, { kind: 'Waypoint', ...self });
   const t = req.conn.target;
   if (t.kind === 'service')
-    out.push(...selectTargetPolicies(all, { kind: 'Service', name: t.service.name, namespace: t.service.namespace }));
+    out.push(
+      ...selectTargetPolicies(all, {
+        kind: 'Service',
+        name: t.service.name,
+        namespace: t.service.namespace,
+      }),
+    );
   return out;
 }
 

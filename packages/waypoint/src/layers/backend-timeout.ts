@@ -7,6 +7,8 @@ import { withDeadline } from './with-deadline.ts';
 export function backendTimeout(clock: Clock = realClock): Layer {
   return (next) => (req) => {
     const ms = req.plan?.kind === 'forward' ? req.plan.backendTimeoutMs : undefined;
-    return ms === undefined ? next(req) : withDeadline(next, req, ms, 'timeouts.backendRequest', clock);
+    return ms === undefined
+      ? next(req)
+      : withDeadline(next, req, ms, 'timeouts.backendRequest', clock);
   };
 }

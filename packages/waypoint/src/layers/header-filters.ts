@@ -27,6 +27,8 @@ export function headerFilters(): Layer {
       path: plan.path ?? req.path,
       authority: plan.authority ?? req.authority,
     });
-    return plan.responseHeaders.length === 0 ? res : { ...res, headers: modifyHeaders(res.headers, plan.responseHeaders) };
+    return plan.responseHeaders.length === 0
+      ? res
+      : { ...res, headers: modifyHeaders(res.headers, plan.responseHeaders) };
   };
 }

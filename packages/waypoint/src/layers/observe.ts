@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { Logger } from '@ambit/core/log';
 import { workloadIdentity } from '@ambit/core/mesh/types';
 import { requestLabels } from '@ambit/core/metrics/istio-labels';
-import type { Layer, ProxyRequest, ProxyResponse } from '../http/types.ts';
+import type { Layer, ProxyRequest } from '../http/types.ts';
 import type { WaypointMetrics } from '../telemetry/metrics.ts';
 import { nextTraceparent } from '../telemetry/traceparent.ts';
 
@@ -47,10 +47,16 @@ export function observe(deps: ObserveDeps): Layer {
     if (req.body !== undefined) inner.body = counter(req.body, (n) => (requestBytes = n));
 
     const res = await next(inner);
-    const finish = (responseBytes: number, complete: boolean, trailers?: Record<string, unknown>): void => {
+    const finish = (
+      responseBytes: number,
+      complete: boolean,
+      trailers?: Record<string, unknown>,
+    ): void => {
       const n = req.notes;
       const flag = res.flag ?? n.flag ?? (complete ? '-' : 'DC');
-      const grpcStatus = req.grpc ? Number(trailers?.['grpc-status'] ?? res.headers['grpc-status'] ?? NaN) : NaN;
+      const grpcStatus = req.grpc
+        ? Number(trailers?.['grpc-status'] ?? res.headers['grpc-status'] ?? NaN)
+        : NaN;
       const labels = {
         ...requestLabels({
           reporter: 'destination',
@@ -58,8 +64,11 @@ export function observe(deps: ObserveDeps): Layer {
           sourcePrincipal: req.conn.peerId,
           destination: n.destinationWorkload,
           destinationPrincipal:
-            n.destinationWorkload && workloadIdentity(n.destinationWorkload, req.snapshot.mesh.mesh.trustDomain),
-          destinationService: n.destinationService ?? (req.conn.target.kind === 'service' ? req.conn.target.service : undefined),
+            n.destinationWorkload &&
+            workloadIdentity(n.destinationWorkload, req.snapshot.mesh.mesh.trustDomain),
+          destinationService:
+            n.destinationService ??
+            (req.conn.target.kind === 'service' ? req.conn.target.service : undefined),
           requestProtocol: req.grpc ? 'grpc' : 'http',
           responseFlags: flag,
           connectionSecurityPolicy: 'mutual_tls',

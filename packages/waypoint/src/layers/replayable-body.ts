@@ -5,8 +5,7 @@
 import { PassThrough, Readable } from 'node:stream';
 
 export type Replayable =
-  | { kind: 'buffered'; chunks: Buffer[] }
-  | { kind: 'too-large'; body: Readable };
+  { kind: 'buffered'; chunks: Buffer[] } | { kind: 'too-large'; body: Readable };
 
 /** Reads up to `limit` bytes of `body`; resolves once it ended or overflowed. */
 export function bufferUpTo(body: Readable, limit: number): Promise<Replayable> {

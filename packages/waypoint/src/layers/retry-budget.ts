@@ -36,7 +36,11 @@ export class RetryBudget {
     const bucket = Math.floor(this.#now() / this.#bucketMs);
     let w = this.#windows.get(key);
     if (w === undefined) {
-      w = { requests: new Array<number>(10).fill(0), retries: new Array<number>(10).fill(0), bucket };
+      w = {
+        requests: new Array<number>(10).fill(0),
+        retries: new Array<number>(10).fill(0),
+        bucket,
+      };
       this.#windows.set(key, w);
     }
     // Clear the buckets that slid out since the last use.

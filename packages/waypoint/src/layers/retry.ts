@@ -3,9 +3,9 @@
 // retry taken from the backend's RetryBudget. The body is kept for replay up to a bound; a longer
 // body disables retries for that request. Upgrades are never retried.
 
+import type { WaypointHttpError } from '@ambit/core/errors';
 import {
   WaypointConnectError,
-  WaypointHttpError,
   WaypointTimeoutError,
   WaypointUpstreamResetError,
 } from '@ambit/core/errors';
@@ -27,7 +27,9 @@ export interface RetryOptions {
 }
 
 export function budgetKey(t: UpstreamTarget): string {
-  return t.kind === 'service' ? `${serviceKey(t.service)}:${t.port}` : `${t.workload.uid}:${t.port}`;
+  return t.kind === 'service'
+    ? `${serviceKey(t.service)}:${t.port}`
+    : `${t.workload.uid}:${t.port}`;
 }
 
 function retryable(err: unknown): boolean {
@@ -100,7 +102,8 @@ export function retry(opts: RetryOptions): Layer {
       discardBody(res?.body);
       req.notes.retries += 1;
       opts.onRetry?.(req, 'retried');
-      if (policy.backoffMs > 0) await sleep(clock, policy.backoffMs * Math.min(2 ** n, 10), req.signal);
+      if (policy.backoffMs > 0)
+        await sleep(clock, policy.backoffMs * Math.min(2 ** n, 10), req.signal);
     }
   };
 }

@@ -1,7 +1,6 @@
 // HTTPRoute selection: plans the request (routing/plan-request.ts) and answers redirects. The plan
 // is stored on the request for the layers below.
 
-import { Readable } from 'node:stream';
 import type { Layer } from '../http/types.ts';
 import { planRequest } from '../routing/plan-request.ts';
 
@@ -23,7 +22,11 @@ export function route(random: () => number = Math.random): Layer {
     if (plan.routeName !== undefined) req.notes.routeName = plan.routeName;
     if (plan.kind === 'redirect') {
       req.body?.resume();
-      return { status: plan.status, headers: { location: plan.location, 'content-length': '0' }, body: undefined };
+      return {
+        status: plan.status,
+        headers: { location: plan.location, 'content-length': '0' },
+        body: undefined,
+      };
     }
     if (plan.upstream.kind === 'service') req.notes.destinationService = plan.upstream.service;
     return next({ ...req, plan });

@@ -30,6 +30,10 @@ export async function withDeadline(
   } finally {
     clock.clearTimeout(timer);
     // A response that arrives after the deadline is dropped.
-    if (ac.signal.aborted) void work.then((r) => discardBody(r.body), () => {});
+    if (ac.signal.aborted)
+      void work.then(
+        (r) => discardBody(r.body),
+        () => {},
+      );
   }
 }

@@ -57,7 +57,10 @@ export interface PlanInput extends MatchInput {
   target: RequestTarget;
 }
 
-function pickWeighted(backends: readonly RouteBackend[], random: () => number): RouteBackend | undefined {
+function pickWeighted(
+  backends: readonly RouteBackend[],
+  random: () => number,
+): RouteBackend | undefined {
   const total = backends.reduce((n, b) => n + b.weight, 0);
   if (total <= 0) return undefined;
   let x = random() * total;
@@ -70,7 +73,7 @@ function pickWeighted(backends: readonly RouteBackend[], random: () => number): 
 }
 
 function serviceTarget(snapshot: WaypointSnapshot, key: string, port: number): UpstreamTarget {
-  const service = snapshot.mesh.services.get(key as Service['name'] as never);
+  const service = snapshot.mesh.services.get(key as never);
   if (service === undefined) throw new WaypointNoEndpointError(`backend service ${key} is unknown`);
   return { kind: 'service', service, port };
 }
@@ -104,7 +107,8 @@ export function planRequest(
     };
   }
   const m = findMatch(matches, req);
-  if (m === undefined) throw new WaypointNoRouteError(`no route of ${key} matches ${req.method} ${req.path}`);
+  if (m === undefined)
+    throw new WaypointNoRouteError(`no route of ${key} matches ${req.method} ${req.path}`);
   const routeName = `${m.route.namespace}/${m.route.name}`;
   const filters: RouteFilter[] = [...m.rule.filters];
 
@@ -119,9 +123,12 @@ export function planRequest(
   }
 
   const backend = pickWeighted(m.rule.backends, random);
-  if (backend === undefined) throw new WaypointInvalidBackendError(`route ${routeName} has no backend with weight`);
+  if (backend === undefined)
+    throw new WaypointInvalidBackendError(`route ${routeName} has no backend with weight`);
   if (backend.kind === 'invalid')
-    throw new WaypointInvalidBackendError(`route ${routeName}: backend is invalid: ${backend.reason}`);
+    throw new WaypointInvalidBackendError(
+      `route ${routeName}: backend is invalid: ${backend.reason}`,
+    );
   filters.push(...(backend.filters ?? []));
 
   const plan: Extract<RoutePlan, { kind: 'forward' }> = {

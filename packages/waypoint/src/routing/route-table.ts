@@ -58,8 +58,14 @@ function compile(route: Route, rule: RouteRule, ruleIndex: number, m: RouteMatch
     const re = new RegExp(`^(?:${p.value})$`, 'u');
     pathTest = (path) => re.test(path);
   }
-  const headers = (m.headers ?? []).map((h) => ({ name: h.name, test: compileValue(h.type, h.value) }));
-  const query = (m.queryParams ?? []).map((q) => ({ name: q.name, test: compileValue(q.type, q.value) }));
+  const headers = (m.headers ?? []).map((h) => ({
+    name: h.name,
+    test: compileValue(h.type, h.value),
+  }));
+  const query = (m.queryParams ?? []).map((q) => ({
+    name: q.name,
+    test: compileValue(q.type, q.value),
+  }));
   const method = m.method;
   return {
     route,
@@ -91,7 +97,9 @@ function precedence(a: CompiledMatch, b: CompiledMatch): number {
     m.path.type === 'Exact' ? 0 : m.path.type === 'RegularExpression' ? 1 : 2;
   return (
     kind(a.match) - kind(b.match) ||
-    (a.match.path.type === 'PathPrefix' ? b.match.path.value.length - a.match.path.value.length : 0) ||
+    (a.match.path.type === 'PathPrefix'
+      ? b.match.path.value.length - a.match.path.value.length
+      : 0) ||
     Number(b.match.method !== undefined) - Number(a.match.method !== undefined) ||
     (b.match.headers?.length ?? 0) - (a.match.headers?.length ?? 0) ||
     (b.match.queryParams?.length ?? 0) - (a.match.queryParams?.length ?? 0) ||
@@ -106,7 +114,9 @@ export function buildRouteTable(routes: readonly Route[]): RouteTable {
   // service → port ('*' = all ports) → matches
   const byService = new Map<ServiceKey, Map<number | '*', CompiledMatch[]>>();
   for (const route of routes) {
-    const compiled = route.rules.flatMap((rule, i) => rule.matches.map((m) => compile(route, rule, i, m)));
+    const compiled = route.rules.flatMap((rule, i) =>
+      rule.matches.map((m) => compile(route, rule, i, m)),
+    );
     for (const parent of route.parents) {
       const ports = byService.get(parent.service) ?? new Map<number | '*', CompiledMatch[]>();
       byService.set(parent.service, ports);
@@ -122,7 +132,9 @@ export function buildRouteTable(routes: readonly Route[]): RouteTable {
       let list = cache.get(k);
       if (list === undefined) {
         const ports = byService.get(service);
-        list = ports ? [...(ports.get(port) ?? []), ...(ports.get('*') ?? [])].sort(precedence) : [];
+        list = ports
+          ? [...(ports.get(port) ?? []), ...(ports.get('*') ?? [])].sort(precedence)
+          : [];
         cache.set(k, list);
       }
       return list;

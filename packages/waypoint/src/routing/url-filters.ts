@@ -11,9 +11,14 @@ type Redirect = Extract<RouteFilter, { type: 'RequestRedirect' }>['requestRedire
 export function rewritePath(mod: RoutePathModifier, match: RouteMatch, path: string): string {
   if (mod.type === 'ReplaceFullPath') return mod.replaceFullPath;
   if (match.path.type !== 'PathPrefix') return path; // the controller only allows it with a prefix
-  const prefix = match.path.value.endsWith('/') && match.path.value !== '/' ? match.path.value.slice(0, -1) : match.path.value;
+  const prefix =
+    match.path.value.endsWith('/') && match.path.value !== '/'
+      ? match.path.value.slice(0, -1)
+      : match.path.value;
   const rest = prefix === '/' ? path : path.slice(prefix.length);
-  const repl = mod.replacePrefixMatch.endsWith('/') ? mod.replacePrefixMatch.slice(0, -1) : mod.replacePrefixMatch;
+  const repl = mod.replacePrefixMatch.endsWith('/')
+    ? mod.replacePrefixMatch.slice(0, -1)
+    : mod.replacePrefixMatch;
   const joined = repl + (rest === '' || rest.startsWith('/') ? rest : `/${rest}`);
   return joined === '' ? '/' : joined;
 }

@@ -29,7 +29,8 @@ function regex(r: FieldReader, source: string, path: string): void {
 
 function serviceKeyOf(r: FieldReader, v: unknown, path: string): ServiceKey {
   const s = r.string(v, path);
-  if (!/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(s)) r.fail(path, `${JSON.stringify(s)} is not namespace/name`);
+  if (!/^[a-z0-9-]+\/[a-z0-9.-]+$/.test(s))
+    r.fail(path, `${JSON.stringify(s)} is not namespace/name`);
   return s as ServiceKey;
 }
 
@@ -58,7 +59,9 @@ function match(r: FieldReader, v: unknown, path: string): RouteMatch {
     m.headers = headers.map((h, i) => valueMatch(r, h, join(join(path, 'headers'), i), true));
   const query = r.optionalArray(o.queryParams, join(path, 'queryParams'));
   if (query.length > 0)
-    m.queryParams = query.map((q, i) => valueMatch(r, q, join(join(path, 'queryParams'), i), false));
+    m.queryParams = query.map((q, i) =>
+      valueMatch(r, q, join(join(path, 'queryParams'), i), false),
+    );
   const method = r.optionalString(o.method, join(path, 'method'));
   if (method !== undefined) m.method = method.toUpperCase();
   return m;
@@ -91,7 +94,10 @@ function pathModifier(r: FieldReader, v: unknown, path: string): RoutePathModifi
   ] as const);
   return type === 'ReplaceFullPath'
     ? { type, replaceFullPath: r.string(o.replaceFullPath, join(path, 'replaceFullPath')) }
-    : { type, replacePrefixMatch: r.string(o.replacePrefixMatch, join(path, 'replacePrefixMatch')) };
+    : {
+        type,
+        replacePrefixMatch: r.string(o.replacePrefixMatch, join(path, 'replacePrefixMatch')),
+      };
 }
 
 function filter(r: FieldReader, v: unknown, path: string): RouteFilter {
@@ -119,7 +125,8 @@ function filter(r: FieldReader, v: unknown, path: string): RouteFilter {
       const rewrite: { hostname?: string; path?: RoutePathModifier } = {};
       const hostname = r.optionalString(u.hostname, join(path, 'urlRewrite.hostname'));
       if (hostname !== undefined) rewrite.hostname = hostname;
-      if (u.path !== undefined) rewrite.path = pathModifier(r, u.path, join(path, 'urlRewrite.path'));
+      if (u.path !== undefined)
+        rewrite.path = pathModifier(r, u.path, join(path, 'urlRewrite.path'));
       return { type, urlRewrite: rewrite };
     }
     case 'RequestRedirect': {
@@ -163,7 +170,8 @@ function redirectCode(r: FieldReader, v: unknown, path: string): RedirectCode {
 
 function backend(r: FieldReader, v: unknown, path: string): RouteBackend {
   const o = r.object(v, path);
-  const weight = o.weight === undefined ? 1 : r.integer(o.weight, join(path, 'weight'), 0, 1_000_000);
+  const weight =
+    o.weight === undefined ? 1 : r.integer(o.weight, join(path, 'weight'), 0, 1_000_000);
   if (o.kind === 'invalid')
     return { kind: 'invalid', reason: r.string(o.reason, join(path, 'reason')), weight };
   r.oneOf(o.kind ?? 'service', join(path, 'kind'), ['service'] as const);
@@ -176,7 +184,8 @@ function backend(r: FieldReader, v: unknown, path: string): RouteBackend {
     weight,
   };
   const filters = r.optionalArray(o.filters, join(path, 'filters'));
-  if (filters.length > 0) b.filters = filters.map((f, i) => filter(r, f, join(join(path, 'filters'), i)));
+  if (filters.length > 0)
+    b.filters = filters.map((f, i) => filter(r, f, join(join(path, 'filters'), i)));
   return b;
 }
 
@@ -216,7 +225,9 @@ function rule(r: FieldReader, v: unknown, path: string): RouteRule {
     const t = r.object(o.retry, p);
     out.retry = {
       attempts: r.integer(t.attempts ?? 1, join(p, 'attempts'), 0, 100),
-      codes: r.optionalArray(t.codes, join(p, 'codes')).map((c, i) => r.integer(c, join(join(p, 'codes'), i), 100, 599)),
+      codes: r
+        .optionalArray(t.codes, join(p, 'codes'))
+        .map((c, i) => r.integer(c, join(join(p, 'codes'), i), 100, 599)),
       backoffMs: r.integer(t.backoffMs ?? 0, join(p, 'backoffMs'), 0, 3_600_000),
     };
   }
@@ -239,6 +250,8 @@ export function decodeRoute(v: unknown, path = 'route'): Route {
       if (q.port !== undefined) parent.port = r.port(q.port, join(join(path, 'parents'), i));
       return parent;
     }),
-    rules: r.array(o.rules, join(path, 'rules')).map((x, i) => rule(r, x, join(join(path, 'rules'), i))),
+    rules: r
+      .array(o.rules, join(path, 'rules'))
+      .map((x, i) => rule(r, x, join(join(path, 'rules'), i))),
   };
 }

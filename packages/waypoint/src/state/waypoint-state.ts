@@ -15,7 +15,12 @@ import {
 
 export class WaypointState {
   #snapshot: WaypointSnapshot = emptyWaypointSnapshot();
-  #resources: MeshResources = { mesh: DEFAULT_MESH_CONFIG, workloads: [], services: [], policies: [] };
+  #resources: MeshResources = {
+    mesh: DEFAULT_MESH_CONFIG,
+    workloads: [],
+    services: [],
+    policies: [],
+  };
   #routes: readonly Route[] = [];
   readonly #listeners = new Set<(s: WaypointSnapshot) => void>();
 
@@ -39,7 +44,10 @@ export class WaypointState {
       case 'Authorization':
         return this.#swap({ ...r, policies: [...update.resources.values()] }, this.#routes);
       case 'MeshConfig':
-        return this.#swap({ ...r, mesh: [...update.resources.values()][0] ?? DEFAULT_MESH_CONFIG }, this.#routes);
+        return this.#swap(
+          { ...r, mesh: [...update.resources.values()][0] ?? DEFAULT_MESH_CONFIG },
+          this.#routes,
+        );
       case 'Route':
         return this.#swap(
           r,

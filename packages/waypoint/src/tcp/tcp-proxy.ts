@@ -79,7 +79,7 @@ export async function proxyTcp(
     client.destroy();
     deps.metrics.tcp.opened.inc(labels('CONNECT', dst));
     deps.metrics.tcp.closed.inc(labels('CONNECT', dst));
-    log({ flags: 'CONNECT', error: err as Error });
+    log({ flags: 'CONNECT', error: err });
     return;
   }
   const l = labels('-', dst);

@@ -2,12 +2,19 @@
 // reporter="waypoint", request/response byte histograms, Istio's TCP metrics for opaque streams,
 // and ambit_waypoint_* health counters. Label values come from mesh metadata only (bounded).
 
-import { createIstioRequestMetrics, createIstioTcpMetrics, type IstioRequestMetrics, type IstioTcpMetrics } from '@ambit/core/metrics/istio-metrics';
+import {
+  createIstioRequestMetrics,
+  createIstioTcpMetrics,
+  type IstioRequestMetrics,
+  type IstioTcpMetrics,
+} from '@ambit/core/metrics/istio-metrics';
 import { REQUEST_LABEL_NAMES, type RequestLabelName } from '@ambit/core/metrics/istio-labels';
 import { Counter, Histogram } from '@ambit/core/metrics/prom';
 import type { Registry } from '@ambit/core/metrics/registry';
 
-const BYTE_BUCKETS = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+const BYTE_BUCKETS = [
+  1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000,
+];
 
 export interface WaypointMetrics {
   istio: IstioRequestMetrics;
@@ -26,8 +33,20 @@ export function createWaypointMetrics(registry: Registry): WaypointMetrics {
   return {
     istio: createIstioRequestMetrics(registry),
     tcp: createIstioTcpMetrics(registry),
-    requestBytes: new Histogram({ name: 'istio_request_bytes', help: 'Request body sizes', labelNames, buckets: BYTE_BUCKETS, registers }),
-    responseBytes: new Histogram({ name: 'istio_response_bytes', help: 'Response body sizes', labelNames, buckets: BYTE_BUCKETS, registers }),
+    requestBytes: new Histogram({
+      name: 'istio_request_bytes',
+      help: 'Request body sizes',
+      labelNames,
+      buckets: BYTE_BUCKETS,
+      registers,
+    }),
+    responseBytes: new Histogram({
+      name: 'istio_response_bytes',
+      help: 'Response body sizes',
+      labelNames,
+      buckets: BYTE_BUCKETS,
+      registers,
+    }),
     retries: new Counter({
       name: 'ambit_waypoint_retries_total',
       help: 'Retries made (outcome="retried") or refused by the retry budget (outcome="budget_exhausted")',

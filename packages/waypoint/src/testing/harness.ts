@@ -138,7 +138,8 @@ export async function startHarness(opts: Partial<WaypointOptions> = {}): Promise
         trustDomain: pki.trustDomain,
         host: ip,
         port: hbonePort,
-        authorize: (ctx) => Promise.resolve(ctx.peerId === waypointId.id ? true : { deny: 'not the waypoint' }),
+        authorize: (ctx) =>
+          Promise.resolve(ctx.peerId === waypointId.id ? true : { deny: 'not the waypoint' }),
         dial: (ctx) =>
           new Promise<Duplex>((resolve, reject) => {
             const s: Socket = netConnect(ctx.target.port, ctx.target.host);
@@ -216,7 +217,7 @@ export async function startHarness(opts: Partial<WaypointOptions> = {}): Promise
             (s) => cb(null, s as never),
             (e: Error) => cb(e, null),
           );
-          return undefined as never;
+          return undefined;
         },
       });
       clients.push(c);

@@ -24,7 +24,8 @@ export class Balancer {
   /** The candidate endpoints of a target (all of them, ejected or not). */
   endpoints(snapshot: WaypointSnapshot, target: UpstreamTarget): Endpoint[] {
     const td = snapshot.mesh.mesh.trustDomain;
-    if (target.kind === 'workload') return [endpointFor(target.workload, target.port, td, this.#hbonePort)];
+    if (target.kind === 'workload')
+      return [endpointFor(target.workload, target.port, td, this.#hbonePort)];
     const key = serviceKey(target.service);
     return (snapshot.mesh.endpoints.get(key) ?? [])
       .filter((e) => e.workload.healthy)
@@ -33,7 +34,10 @@ export class Balancer {
       );
   }
 
-  pick(snapshot: WaypointSnapshot, target: UpstreamTarget): { endpoint: Endpoint; peers: string[] } {
+  pick(
+    snapshot: WaypointSnapshot,
+    target: UpstreamTarget,
+  ): { endpoint: Endpoint; peers: string[] } {
     const all = this.endpoints(snapshot, target);
     const peers = all.map((e) => e.key);
     if (all.length === 0) {

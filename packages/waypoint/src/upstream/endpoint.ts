@@ -3,7 +3,12 @@
 // "Data path": the destination ztunnel then sees the waypoint's identity), or plain TCP for a
 // workload outside the mesh.
 
-import { workloadIdentity, type Service, type ServiceEndpoint, type Workload } from '@ambit/core/mesh/types';
+import {
+  workloadIdentity,
+  type Service,
+  type ServiceEndpoint,
+  type Workload,
+} from '@ambit/core/mesh/types';
 import type { SpiffeId } from '@ambit/core/identity/spiffe-id';
 import { formatHostPort } from '@ambit/core/mesh/ip';
 
@@ -36,7 +41,11 @@ export function endpointFor(
 }
 
 /** The port on the endpoint for service port `servicePort` (per-endpoint override, else targetPort, else the port itself). */
-export function targetPortOf(service: Service, endpoint: ServiceEndpoint | { ports: ServiceEndpoint['ports'] }, servicePort: number): number {
+export function targetPortOf(
+  service: Service,
+  endpoint: ServiceEndpoint | { ports: ServiceEndpoint['ports'] },
+  servicePort: number,
+): number {
   return (
     endpoint.ports?.[servicePort] ??
     service.ports.find((p) => p.port === servicePort)?.targetPort ??

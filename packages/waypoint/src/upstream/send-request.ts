@@ -14,7 +14,8 @@ import type { UpstreamPools } from './upstream-pools.ts';
 
 function failure(err: unknown, req: ProxyRequest, endpoint: Endpoint): Error {
   if (req.signal.aborted) return req.signal.reason as Error;
-  for (let e: unknown = err; e instanceof Error; e = e.cause) if (e instanceof WaypointConnectError) return e;
+  for (let e: unknown = err; e instanceof Error; e = e.cause)
+    if (e instanceof WaypointConnectError) return e;
   if (err instanceof MeshError) return err;
   return new WaypointUpstreamResetError(
     `${endpoint.key} (${endpoint.workload.namespace}/${endpoint.workload.name}) reset before the response: ${(err as Error).message}`,
@@ -22,10 +23,14 @@ function failure(err: unknown, req: ProxyRequest, endpoint: Endpoint): Error {
   );
 }
 
-async function sendHttp1(pools: UpstreamPools, req: ProxyRequest, e: Endpoint): Promise<ProxyResponse> {
+async function sendHttp1(
+  pools: UpstreamPools,
+  req: ProxyRequest,
+  e: Endpoint,
+): Promise<ProxyResponse> {
   try {
     const r = await pools.http1(e).request({
-      method: req.method as 'GET',
+      method: req.method,
       path: req.path,
       headers: { ...req.headers, host: req.authority },
       body: req.body ?? null,
@@ -41,7 +46,11 @@ async function sendHttp1(pools: UpstreamPools, req: ProxyRequest, e: Endpoint): 
   }
 }
 
-async function sendH2(pools: UpstreamPools, req: ProxyRequest, e: Endpoint): Promise<ProxyResponse> {
+async function sendH2(
+  pools: UpstreamPools,
+  req: ProxyRequest,
+  e: Endpoint,
+): Promise<ProxyResponse> {
   let stream: ClientHttp2Stream;
   try {
     const session = await pools.h2(e);
@@ -95,7 +104,11 @@ function requestHead(req: ProxyRequest): string {
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-async function sendUpgrade(pools: UpstreamPools, req: ProxyRequest, e: Endpoint): Promise<ProxyResponse> {
+async function sendUpgrade(
+  pools: UpstreamPools,
+  req: ProxyRequest,
+  e: Endpoint,
+): Promise<ProxyResponse> {
   let tunnel: Duplex;
   try {
     tunnel = await pools.tunnel(e, req.signal);
@@ -106,14 +119,23 @@ async function sendUpgrade(pools: UpstreamPools, req: ProxyRequest, e: Endpoint)
     tunnel.write(requestHead(req));
     if (req.upgrade && req.upgrade.head.length > 0) tunnel.write(req.upgrade.head);
     const head = await readResponseHead(tunnel, req.signal);
-    return { status: head.status, headers: head.headers, body: undefined, upgraded: { rawHead: head.raw, stream: tunnel } };
+    return {
+      status: head.status,
+      headers: head.headers,
+      body: undefined,
+      upgraded: { rawHead: head.raw, stream: tunnel },
+    };
   } catch (err) {
     tunnel.destroy();
     throw failure(err, req, e);
   }
 }
 
-export function sendRequest(pools: UpstreamPools, req: ProxyRequest, endpoint: Endpoint): Promise<ProxyResponse> {
+export function sendRequest(
+  pools: UpstreamPools,
+  req: ProxyRequest,
+  endpoint: Endpoint,
+): Promise<ProxyResponse> {
   if (req.upgrade) return sendUpgrade(pools, req, endpoint);
   return req.protocol === 'h2' ? sendH2(pools, req, endpoint) : sendHttp1(pools, req, endpoint);
 }

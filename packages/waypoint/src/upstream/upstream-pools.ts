@@ -41,7 +41,7 @@ export class UpstreamPools {
             (s) => cb(null, s as never),
             (err: Error) => cb(err, null),
           );
-          return undefined as never;
+          return undefined;
         },
       });
       this.#http1.set(endpoint.key, pool);

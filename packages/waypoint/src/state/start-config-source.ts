@@ -1,0 +1,54 @@
+// The waypoint's one ConfigSource: a local YAML file (re-read every `pollIntervalMs`; a bad edit
+// is reported and the last good config stays) or the controller's config stream (all five types;
+// a refused update is NACKed).
+
+import { readFile } from 'node:fs/promises';
+import type { ConfigSource } from '@ambit/core/mesh/config-source';
+import { connectConfigStream } from '@ambit/core/mesh/stream-client';
+import { loadWaypointConfig } from './local-config.ts';
+import type { WaypointState } from './waypoint-state.ts';
+
+export type ConfigOrigin =
+  | { kind: 'file'; path: string }
+  | {
+      kind: 'controller';
+      address: { host: string; port: number };
+      tokenPath: string;
+      rootsPath: string;
+    };
+
+export async function startConfigSource(opts: {
+  origin: ConfigOrigin;
+  name: string;
+  state: WaypointState;
+  onError(err: Error): void;
+  pollIntervalMs?: number;
+}): Promise<ConfigSource> {
+  const o = opts.origin;
+  if (o.kind === 'file') {
+    const load = async (): Promise<void> => {
+      const c = await loadWaypointConfig(o.path);
+      opts.state.replace(c.resources, c.routes);
+    };
+    await load(); // a bad file at start-up fails the process
+    const timer = setInterval(
+      () => void load().catch((e: Error) => opts.onError(e)),
+      opts.pollIntervalMs ?? 2000,
+    );
+    timer.unref();
+    return {
+      reload: () => load().catch((e: Error) => opts.onError(e)),
+      close: () => clearInterval(timer),
+    };
+  }
+  const roots = await readFile(o.rootsPath, 'utf8');
+  return connectConfigStream({
+    address: o.address,
+    roots,
+    token: { file: o.tokenPath },
+    node: opts.name,
+    types: ['Workload', 'Service', 'Authorization', 'Route', 'MeshConfig'],
+    apply: (update) => void opts.state.apply(update),
+    onError: (e) => opts.onError(e),
+  });
+}

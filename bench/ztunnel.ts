@@ -164,9 +164,30 @@ async function main(opts: ZtunnelBenchOptions): Promise<void> {
     for (const p of paths)
       each(p, (side) => samples.add(`rssIdle-${side}`, p.name, rssOf(p, side)));
 
+    // At 1,000 req/s, before anything heavier: Node's heap, once grown (by 5,000 connections or a
+    // maximum-rate run), does not give its pages back, so this is the only RSS that shows what a
+    // ztunnel serving 1,000 req/s needs. One run per path, keep-alive, also counted as a warm-up.
+    for (const p of paths) {
+      await fortio({
+        client: p.client,
+        url: p.url,
+        qps: 1000,
+        connections: opts.fixedConnections,
+        seconds: opts.fixedSeconds,
+        keepAlive: true,
+        payloadBytes: opts.payloadBytes,
+        jsonPath: join(work, `first-${p.name}.json`),
+      });
+      each(p, (side) => samples.add(`rss1k-${side}`, p.name, rssOf(p, side)));
+    }
+    log('RSS at 1,000 req/s taken');
+
     // Idle tunneled connections: open, settle, measure, close.
     {
+      await sleep(1000);
       const before = { client: memory(ztPids.client).rss, server: memory(ztPids.server).rss };
+      for (const side of ['client', 'server'] as const)
+        samples.add(`rssBeforeHeld-${side}`, 'ztunnel', before[side] / MB);
       const stop = await topo.holdIdle(opts.idleConnections);
       await sleep(2000);
       for (const side of ['client', 'server'] as const) {
@@ -234,7 +255,6 @@ async function main(opts: ZtunnelBenchOptions): Promise<void> {
                   p.name,
                   ((cpu1[side] - cpu0[side]) / 1e6 / r.count) * 1000,
                 );
-                samples.add(`rss1k-${side}`, p.name, rssOf(p, side));
               });
             }
             if (r.errors > 0)

@@ -103,26 +103,8 @@ export const METRICS: readonly MetricDef[] = [
       },
       { key: `rssIdle-${side}`, label: `RSS idle, ${who}`, unit: 'MB', digits: 1 },
       {
-        key: `rssHeld-${side}`,
-        label: `RSS holding the idle tunneled connections, ${who}`,
-        unit: 'MB',
-        digits: 1,
-      },
-      {
-        key: `kbPerConn-${side}`,
-        label: `memory per idle tunneled connection, ${who}`,
-        unit: 'kB',
-        digits: 1,
-        target: {
-          cmp: '<=',
-          value: 20,
-          kind: 'absolute',
-          name: `memory per idle connection, ${side} side`,
-        },
-      },
-      {
         key: `rss1k-${side}`,
-        label: `RSS after 1,000/s keep-alive, ${who}`,
+        label: `RSS after its first traffic, 1,000/s keep-alive, ${who}`,
         unit: 'MB',
         digits: 1,
         target: {
@@ -130,6 +112,30 @@ export const METRICS: readonly MetricDef[] = [
           value: 60,
           kind: 'absolute',
           name: `RSS at 1,000 req/s, ${side} side`,
+        },
+      },
+      {
+        key: `rssBeforeHeld-${side}`,
+        label: `RSS before opening the idle connections, ${who}`,
+        unit: 'MB',
+        digits: 1,
+      },
+      {
+        key: `rssHeld-${side}`,
+        label: `RSS holding the idle tunneled connections, ${who}`,
+        unit: 'MB',
+        digits: 1,
+      },
+      {
+        key: `kbPerConn-${side}`,
+        label: `memory per idle tunneled connection (held − before) / count, ${who}`,
+        unit: 'kB',
+        digits: 1,
+        target: {
+          cmp: '<=',
+          value: 20,
+          kind: 'absolute',
+          name: `memory per idle connection, ${side} side`,
         },
       },
       { key: `rssMax-${side}`, label: `RSS after max rate, ${who}`, unit: 'MB', digits: 1 },

@@ -43,3 +43,17 @@ bench-ztunnel:
 # same pods without the mesh; plus pod enrolment latency.
 bench-capture:
 	@$(RUN) bash bench/ztunnel.sh --topology inpod
+
+# The Helm chart (issue 8): rendered-manifest tests and helm lint (charts/ambit/tests), and the
+# chart's CRDs copied from their source of truth, packages/controller/crds.
+.PHONY: chart-test chart-crds images
+chart-test:
+	@$(RUN) pnpm exec vitest run --config charts/ambit/tests/vitest.config.ts
+
+chart-crds:
+	@cp packages/controller/crds/*.yaml charts/ambit/crds/
+
+# Container images without Docker (umoci), imported into the local cluster's nodes when it runs:
+# localhost/ambit/{controller,ztunnel,node-agent,waypoint}:<chart appVersion>. images/build-local.sh.
+images:
+	@$(RUN) bash images/build-local.sh --import

@@ -44,6 +44,19 @@ bench-ztunnel:
 bench-capture:
 	@$(RUN) bash bench/ztunnel.sh --topology inpod
 
+# End-to-end suite on a real cluster (issue 5). AMBIT_E2E_PROVIDER=local (default: built from Go
+# modules and run on this machine, needs root) or kind (Docker). See e2e/README.md.
+.PHONY: e2e e2e-up e2e-down
+
+e2e:
+	@e2e/scripts/e2e.sh
+
+e2e-up:
+	@$(RUN) node e2e/src/cli.ts up
+
+e2e-down:
+	@$(RUN) node e2e/src/cli.ts down
+
 # The Helm chart (issue 8): rendered-manifest tests and helm lint (charts/ambit/tests), and the
 # chart's CRDs copied from their source of truth, packages/controller/crds.
 .PHONY: chart-test chart-crds images

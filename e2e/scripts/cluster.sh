@@ -11,6 +11,19 @@ set -euo pipefail
 export AMBIT_E2E_ADDR=${AMBIT_E2E_ADDR:-10.89.0.1}
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# Peak memory of each part (memory.max_usage_in_bytes: RSS plus page cache, e.g. etcd's tmpfs and
+# the images' files) and the resident set now.
+memory_report() {
+  local base=/sys/fs/cgroup/memory/$CG_ROOT part out="" mib
+  [ -r "$base/memory.max_usage_in_bytes" ] || return 1
+  mib() { echo "$(($1 / 1048576))MiB"; }
+  for part in "$base"/*/; do
+    [ -r "$part/memory.max_usage_in_bytes" ] || continue
+    out+=" $(basename "$part")=$(mib "$(cat "$part/memory.max_usage_in_bytes")")"
+  done
+  echo "total $(mib "$(cat "$base/memory.max_usage_in_bytes")") (peak;$out), rss now $(mib "$(awk '/^total_rss / {print $2}' "$base/memory.stat")")"
+}
+
 case "${1:-}" in
   up)
     "$E2E_SCRIPTS/install-deps.sh"
@@ -22,6 +35,8 @@ case "${1:-}" in
     "$E2E_SCRIPTS/addons.sh"
     ;;
   down)
+    memory_report > "$E2E_DIR/peak-memory.tmp" 2> /dev/null && mv "$E2E_DIR/peak-memory.tmp" "$E2E_DIR/peak-memory"
+    rm -f "$E2E_DIR/peak-memory.tmp"
     "$E2E_SCRIPTS/nodes.sh" down
     "$E2E_SCRIPTS/control-plane.sh" down
     "$E2E_SCRIPTS/nodes.sh" network-down
@@ -32,6 +47,6 @@ case "${1:-}" in
     echo "KUBECTL=$(bin_dir kubernetes)/kubectl"
     echo "HELM=$(bin_dir helm)/helm"
     ;;
-  memory) cat "/sys/fs/cgroup/memory/$CG_ROOT/memory.max_usage_in_bytes" ;;
+  memory) memory_report ;;
   *) die "usage: cluster.sh up|down|status|env|memory" ;;
 esac

@@ -16,6 +16,7 @@
 #   nodes.sh up            each node: containerd (images imported), kubelet, kube-proxy
 #   nodes.sh down          kill every process in the nodes' cgroups, unmount, remove node dirs
 #   nodes.sh network-down  delete the namespaces and the root link
+#   nodes.sh import <ref> <OCI archive>   load an image into every node
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$E2E_SCRIPTS/pki.sh"
@@ -130,6 +131,7 @@ state = "$dir/containerd/state"
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
         BinaryName = "${AMBIT_E2E_RUNC:-$(command -v runc)}"
         SystemdCgroup = false
+        Root = "$dir/runc"
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
 EOF
@@ -236,6 +238,15 @@ node_down() {
   dir=$(node_dir "$i")
   stop "kube-proxy-$i"
   stop "kubelet-$i"
+  # Delete every task through containerd first, so the shims exit and remove their sockets
+  # (/run/containerd/s); whatever is left is killed by cgroup below.
+  if alive "containerd-$i"; then
+    local ctr id
+    ctr="$(bin_dir containerd)/ctr"
+    for id in $("$ctr" -a "$dir/containerd.sock" -n k8s.io tasks ls -q 2> /dev/null); do
+      timeout 10 "$ctr" -a "$dir/containerd.sock" -n k8s.io tasks delete --force "$id" > /dev/null 2>&1 || true
+    done
+  fi
   stop "containerd-$i"
   cg_kill "$(cg_name "$i")"
   # Pod volumes, container root filesystems and pod network namespaces are mounts under the node dir.
@@ -284,7 +295,19 @@ down() {
   restore_tunables
 }
 
+# import_image <ref> <OCI archive>: loads an image into every node's containerd. The archive's
+# index names the tag; <ref> without the tag is the name it gets.
+import_image() {
+  local ref=$1 archive=$2 i
+  CONTAINERD_BIN=$(bin_dir containerd)
+  for i in $(seq 1 "$NODES"); do
+    "$CONTAINERD_BIN/ctr" -a "$(node_dir "$i")/containerd.sock" -n k8s.io images import \
+      --base-name "${ref%:*}" "$archive" > /dev/null
+  done
+}
+
 case "${1:-}" in
+  import) import_image "$2" "$3" ;;
   network-up) network_up ;;
   network-down) network_down ;;
   up) up ;;

@@ -1,0 +1,45 @@
+// One interface for the clusters the e2e suite runs on. The suite only sees `ClusterAccess`;
+// which provider made the cluster is chosen by AMBIT_E2E_PROVIDER (select-provider.ts).
+
+/** What a test needs to talk to a cluster, whoever made it. */
+export interface ClusterAccess {
+  /** Admin (cluster-admin) kubeconfig. */
+  readonly kubeconfig: string;
+  /** kubectl for that cluster. */
+  readonly kubectl: string;
+  /** helm v3. */
+  readonly helm: string;
+  /** An image every node has, with Node 24 at /usr/local/bin/node (pulled never: IfNotPresent). */
+  readonly testImage: string;
+}
+
+/** A container image the suite wants on every node, and how to build it with Docker (kind). */
+export interface ImageSpec {
+  /** Reference the pods use, e.g. localhost/ambit/ztunnel:dev. */
+  readonly ref: string;
+  /** Dockerfile and build context, relative to the repository root. */
+  readonly dockerfile: string;
+  readonly context: string;
+  /**
+   * For the local provider (no Docker): a script, relative to the repository root, that builds
+   * the image as an OCI archive and prints the archive's path (see e2e/scripts/images.sh).
+   */
+  readonly localBuild?: string;
+}
+
+export interface ClusterProvider {
+  readonly name: 'local' | 'kind';
+  /** Creates the cluster or finds it running (idempotent), and waits until it is ready. */
+  up(): Promise<ClusterAccess>;
+  /** Builds the image and makes it present on every node (kind: docker build + kind load). */
+  loadImage(image: ImageSpec): Promise<void>;
+  /** Installs or upgrades a Helm chart from the repository and waits for it. */
+  helmInstall(
+    release: string,
+    chartDir: string,
+    namespace: string,
+    values?: Record<string, string>,
+  ): Promise<void>;
+  /** Deletes everything the provider created (idempotent). */
+  down(): Promise<void>;
+}

@@ -1,0 +1,110 @@
+// The kind provider, for users and CI with Docker: `kind create cluster` from e2e/kind, images
+// built with `docker build` and copied to the nodes with `kind load docker-image`, charts
+// installed with helm. kind, docker, kubectl and helm come from PATH (or $KIND, $DOCKER, $KUBECTL,
+// $HELM). The cluster name is AMBIT_KIND_CLUSTER (default ambit-e2e).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ClusterAccess, ClusterProvider, ImageSpec } from './cluster-provider.ts';
+import { runCommand } from './run-command.ts';
+
+const e2eDir = new URL('../..', import.meta.url).pathname;
+const repoRoot = join(e2eDir, '..');
+
+const tool = (name: string): string => process.env[name.toUpperCase()] ?? name;
+
+export const kindTestImage: ImageSpec = {
+  ref: 'localhost/ambit/node:24',
+  dockerfile: 'e2e/kind/node.Dockerfile',
+  context: 'e2e/kind',
+};
+
+export class KindProvider implements ClusterProvider {
+  readonly name = 'kind';
+  readonly cluster = process.env.AMBIT_KIND_CLUSTER ?? 'ambit-e2e';
+  #access: ClusterAccess | undefined;
+
+  async up(): Promise<ClusterAccess> {
+    const clusters = (await runCommand(tool('kind'), ['get', 'clusters'])).split('\n');
+    if (!clusters.includes(this.cluster)) {
+      await runCommand(
+        tool('kind'),
+        [
+          'create',
+          'cluster',
+          '--name',
+          this.cluster,
+          '--config',
+          join(e2eDir, 'kind/kind-config.yaml'),
+          '--wait',
+          '180s',
+        ],
+        { showProgress: true },
+      );
+    }
+    const dir = join(tmpdir(), `ambit-kind-${this.cluster}`);
+    mkdirSync(dir, { recursive: true });
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(
+      kubeconfig,
+      await runCommand(tool('kind'), ['get', 'kubeconfig', '--name', this.cluster]),
+      {
+        mode: 0o600,
+      },
+    );
+    await this.loadImage(kindTestImage);
+    this.#access = {
+      kubeconfig,
+      kubectl: tool('kubectl'),
+      helm: tool('helm'),
+      testImage: kindTestImage.ref,
+    };
+    return this.#access;
+  }
+
+  async loadImage(image: ImageSpec): Promise<void> {
+    await runCommand(
+      tool('docker'),
+      [
+        'build',
+        '-t',
+        image.ref,
+        '-f',
+        join(repoRoot, image.dockerfile),
+        join(repoRoot, image.context),
+      ],
+      { showProgress: true },
+    );
+    await runCommand(tool('kind'), ['load', 'docker-image', image.ref, '--name', this.cluster]);
+  }
+
+  async helmInstall(
+    release: string,
+    chartDir: string,
+    namespace: string,
+    values: Record<string, string> = {},
+  ): Promise<void> {
+    const access = this.#access ?? (await this.up());
+    const sets = Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+    await runCommand(access.helm, [
+      'upgrade',
+      '--install',
+      release,
+      join(repoRoot, chartDir),
+      '--namespace',
+      namespace,
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '5m',
+      '--kubeconfig',
+      access.kubeconfig,
+      ...sets,
+    ]);
+  }
+
+  async down(): Promise<void> {
+    await runCommand(tool('kind'), ['delete', 'cluster', '--name', this.cluster]);
+    this.#access = undefined;
+  }
+}

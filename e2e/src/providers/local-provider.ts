@@ -1,0 +1,88 @@
+// The local provider: the cluster e2e/scripts/cluster.sh builds and runs on this machine (a
+// control plane as processes, nodes in network namespaces with containerd and the real kubelet).
+// Needs root and Go; the first run builds the binaries (tens of minutes), later runs reuse them.
+import { join } from 'node:path';
+import type { ClusterAccess, ClusterProvider, ImageSpec } from './cluster-provider.ts';
+import { runCommand } from './run-command.ts';
+
+const e2eDir = new URL('../..', import.meta.url).pathname;
+const repoRoot = join(e2eDir, '..');
+const script = (name: string): string => join(e2eDir, 'scripts', name);
+
+function parseEnv(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) out.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return out;
+}
+
+export class LocalProvider implements ClusterProvider {
+  readonly name = 'local';
+  #access: ClusterAccess | undefined;
+
+  async up(): Promise<ClusterAccess> {
+    if (process.getuid?.() !== 0) {
+      throw new Error('the local e2e cluster needs root (network namespaces, mounts, cgroups)');
+    }
+    await runCommand(script('cluster.sh'), ['up'], { showProgress: true });
+    const env = parseEnv(await runCommand(script('cluster.sh'), ['env']));
+    const images = await runCommand(script('images.sh'), []);
+    const testImage = images
+      .split('\n')
+      .find((l) => l.includes('/node:'))
+      ?.split(' ')[0];
+    const kubeconfig = env.get('KUBECONFIG');
+    const kubectl = env.get('KUBECTL');
+    const helm = env.get('HELM');
+    if (!kubeconfig || !kubectl || !helm || !testImage) {
+      throw new Error(`cluster.sh env gave an incomplete answer: ${JSON.stringify([...env])}`);
+    }
+    this.#access = { kubeconfig, kubectl, helm, testImage };
+    return this.#access;
+  }
+
+  /** Builds with e2e/scripts/images.sh-style local tooling: `image.localBuild` prints an OCI archive. */
+  async loadImage(image: ImageSpec): Promise<void> {
+    if (!image.localBuild) {
+      throw new Error(
+        `image ${image.ref}: the local provider has no Docker; give it a localBuild script`,
+      );
+    }
+    const archive = (
+      await runCommand(join(repoRoot, image.localBuild), [], { showProgress: true })
+    ).trim();
+    await runCommand(script('nodes.sh'), ['import', image.ref, archive]);
+  }
+
+  async helmInstall(
+    release: string,
+    chartDir: string,
+    namespace: string,
+    values: Record<string, string> = {},
+  ): Promise<void> {
+    const access = this.#access ?? (await this.up());
+    const sets = Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
+    await runCommand(access.helm, [
+      'upgrade',
+      '--install',
+      release,
+      join(repoRoot, chartDir),
+      '--namespace',
+      namespace,
+      '--create-namespace',
+      '--wait',
+      '--timeout',
+      '5m',
+      '--kubeconfig',
+      access.kubeconfig,
+      ...sets,
+    ]);
+  }
+
+  async down(): Promise<void> {
+    await runCommand(script('cluster.sh'), ['down'], { showProgress: true });
+    this.#access = undefined;
+  }
+}

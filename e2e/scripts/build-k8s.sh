@@ -11,7 +11,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mods="$here/k8s-build"
-cache="${AMBIT_CACHE:-$HOME/.cache/ambit}/k8s"
+cache="${AMBIT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ambit}/k8s"
 export PATH="/usr/local/go/bin:$PATH"
 export GOFLAGS="-buildvcs=false"
 export GOTOOLCHAIN=local

@@ -142,8 +142,9 @@ describe('node agent with the Kubernetes PodSource (real API server)', () => {
     let changes = 0;
     source.onChange(() => changes++);
     await labelNamespace('ambient');
+    // The cache follows the label, and the agent is told (once per burst, asynchronously).
     await waitFor(() => source.getNamespace(namespace)?.labels[MODE] === 'ambient');
-    expect(changes).toBeGreaterThan(0);
+    await waitFor(() => changes > 0);
     expect(await source.getPod(namespace, 'watched')).toEqual({
       uid: here.metadata!.uid,
       name: 'watched',

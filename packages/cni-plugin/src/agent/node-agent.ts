@@ -158,9 +158,9 @@ export class NodeAgent {
           this.#pods.delete(p.containerId);
           continue;
         }
-        const facts = await this.#opts.source.getPod(p.namespace, p.name);
-        const decision = decideAmbient(this.#opts.source.getNamespace(p.namespace), facts);
         try {
+          const facts = await this.#opts.source.getPod(p.namespace, p.name);
+          const decision = decideAmbient(this.#opts.source.getNamespace(p.namespace), facts);
           if (decision.ambient && !p.enrolled && facts) await this.#enrol(p, facts);
           else if (!decision.ambient && p.enrolled) await this.#release(p, decision.reason);
         } catch (err) {
@@ -174,7 +174,13 @@ export class NodeAgent {
 
   async #add(req: CniWireRequest): Promise<CniWireReply> {
     if (req.netns === undefined) return refused('CNI ADD without a netns', false);
-    const facts = await this.#opts.source.getPod(req.pod.namespace, req.pod.name);
+    let facts: PodFacts | undefined;
+    try {
+      facts = await this.#opts.source.getPod(req.pod.namespace, req.pod.name);
+    } catch (err) {
+      // The API server is unreachable (or similar): the runtime retries the sandbox later.
+      return refused(`cannot read pod ${req.pod.namespace}/${req.pod.name}: ${message(err)}`, true);
+    }
     const ns = this.#opts.source.getNamespace(req.pod.namespace);
     if (facts === undefined && namespaceIsAmbient(ns)) {
       return refused(

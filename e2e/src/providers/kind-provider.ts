@@ -1,7 +1,8 @@
 // The kind provider, for users and CI with Docker: `kind create cluster` from e2e/kind, images
 // built with `docker build` and copied to the nodes with `kind load docker-image`, charts
 // installed with helm. kind, docker, kubectl and helm come from PATH (or $KIND, $DOCKER, $KUBECTL,
-// $HELM). The cluster name is AMBIT_KIND_CLUSTER (default ambit-e2e).
+// $HELM). The cluster name is AMBIT_KIND_CLUSTER (default ambit-e2e); AMBIT_KIND_NODE_IMAGE picks
+// the node image (kind's default otherwise).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,20 +28,20 @@ export class KindProvider implements ClusterProvider {
   async up(): Promise<ClusterAccess> {
     const clusters = (await runCommand(tool('kind'), ['get', 'clusters'])).split('\n');
     if (!clusters.includes(this.cluster)) {
-      await runCommand(
-        tool('kind'),
-        [
-          'create',
-          'cluster',
-          '--name',
-          this.cluster,
-          '--config',
-          join(e2eDir, 'kind/kind-config.yaml'),
-          '--wait',
-          '180s',
-        ],
-        { showProgress: true },
-      );
+      const config = join(e2eDir, 'kind/kind-config.yaml');
+      const create = [
+        'create',
+        'cluster',
+        '--name',
+        this.cluster,
+        '--config',
+        config,
+        '--wait',
+        '180s',
+      ];
+      const image = process.env.AMBIT_KIND_NODE_IMAGE;
+      if (image) create.push('--image', image);
+      await runCommand(tool('kind'), create, { showProgress: true });
     }
     const dir = join(tmpdir(), `ambit-kind-${this.cluster}`);
     mkdirSync(dir, { recursive: true });

@@ -384,7 +384,8 @@ describe('controller against a real API server', () => {
     expect(answer.body).toMatch(/SAN|identit/i);
   });
 
-  const createAmbit = async (plural: string, body: object): Promise<string> => {
+  /** Creates an Ambit object in the app namespace (only validated when dryRun). */
+  const createAmbit = async (plural: string, body: object, dryRun = false): Promise<string> => {
     try {
       await c.custom.createNamespacedCustomObject({
         group: 'ambit.dev',
@@ -392,12 +393,17 @@ describe('controller against a real API server', () => {
         namespace: app,
         plural,
         body,
+        ...(dryRun ? { dryRun: 'All' } : {}),
       });
       return 'created';
     } catch (err) {
       return String((err as { body?: unknown }).body ?? err);
     }
   };
+
+  it('has every CRD file accepted by the API server (CEL cost budget and all)', () => {
+    expect(Object.fromEntries(refusedCrds)).toEqual({});
+  });
 
   it('has an invalid Waypoint refused by the API server with a message to act on', async () => {
     expect(
@@ -408,6 +414,26 @@ describe('controller against a real API server', () => {
         spec: { replicas: 0 },
       }),
     ).toMatch(/spec.replicas.*should be greater than or equal to 1/);
+    const withResources = (requests: object, limits: object) =>
+      createAmbit(
+        'waypoints',
+        {
+          apiVersion: 'ambit.dev/v1alpha1',
+          kind: 'Waypoint',
+          metadata: { name: `res-${randomBytes(2).toString('hex')}` },
+          spec: { resources: { requests, limits } },
+        },
+        true,
+      );
+    const aboveLimit = /a resource's request must not be larger than its limit/;
+    expect(await withResources({ cpu: 2 }, { cpu: 1 })).toMatch(aboveLimit);
+    expect(
+      await withResources({ cpu: '1500m', memory: '1Gi' }, { cpu: '1', memory: '2Gi' }),
+    ).toMatch(aboveLimit);
+    expect(await withResources({ memory: '3Gi' }, { memory: '2048Mi' })).toMatch(aboveLimit);
+    expect(await withResources({ cpu: '500m', memory: '1Gi' }, { cpu: 1, memory: '1024Mi' })).toBe(
+      'created',
+    );
   });
 
   it('has an invalid AuthorizationPolicy refused by the API server with a message to act on', async () => {

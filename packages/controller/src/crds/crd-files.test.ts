@@ -135,6 +135,66 @@ function* nodes(s: SchemaNode, at: string): Generator<[string, SchemaNode]> {
   if (s.items !== undefined) yield* nodes(s.items, `${at}[]`);
 }
 
+/**
+ * A stand-in for the API server's static CEL cost check, which refuses a CRD (422, "estimated rule
+ * cost exceeds budget") when a rule could cost over 10M units per object: its cost per evaluation
+ * times how often it can run (the product of the maxItems/maxProperties of the lists and maps above
+ * it). String functions cost about 0.1–0.4 units per character (a paths rule over 64×32×64 strings
+ * of 1,024 characters was 5.5x over), so this bounds "runs × characters the rule can read" at 20M,
+ * and requires every list, map and string on the way to be bounded (an unbounded one is estimated
+ * at the 3 MiB request size). The k8s suite installs the CRDs into a real API server.
+ */
+const CEL_CHARACTER_BUDGET = 20_000_000;
+
+function isStringy(n: SchemaNode): boolean {
+  return n.type === 'string' || n['x-kubernetes-int-or-string'] === true;
+}
+
+/** Characters a rule can read through `n` (Infinity when something on the way is unbounded). */
+function charactersIn(n: SchemaNode): number {
+  if (isStringy(n)) {
+    if (n.enum !== undefined) return Math.max(...n.enum.map((e) => String(e).length));
+    return typeof n.maxLength === 'number' ? n.maxLength : Infinity;
+  }
+  if (n.type === 'array' && n.items !== undefined) {
+    const size = typeof n.maxItems === 'number' ? n.maxItems : Infinity;
+    return (
+      size * Math.max(1, isStringy(n.items) || n.items.type === 'array' ? charactersIn(n.items) : 1)
+    );
+  }
+  if (n.type === 'object' && typeof n.additionalProperties === 'object') {
+    const size = typeof n.maxProperties === 'number' ? n.maxProperties : Infinity;
+    return size * Math.max(1, charactersIn(n.additionalProperties));
+  }
+  return 1;
+}
+
+/** Every CEL rule with how often it can run per object and the characters it can read each time. */
+function* celCosts(
+  s: SchemaNode,
+  at: string,
+  runs: number,
+): Generator<{ at: string; rule: string; runs: number; characters: number }> {
+  for (const v of s['x-kubernetes-validations'] ?? []) {
+    const rule = v.rule ?? '';
+    const reads = rule.replace(/has\(self\.\w+\)/g, ''); // has() reads no characters
+    let characters = isStringy(s) || s.type === 'array' ? charactersIn(s) : 1;
+    for (const [k, c] of Object.entries(s.properties ?? {}))
+      if (new RegExp(`self\\.${k}\\b`).test(reads)) characters += charactersIn(c);
+    if (typeof s.additionalProperties === 'object') characters += charactersIn(s);
+    yield { at, rule, runs, characters };
+  }
+  for (const [k, c] of Object.entries(s.properties ?? {})) yield* celCosts(c, `${at}.${k}`, runs);
+  if (typeof s.additionalProperties === 'object') {
+    const size = typeof s.maxProperties === 'number' ? s.maxProperties : Infinity;
+    yield* celCosts(s.additionalProperties, `${at}.*`, runs * size);
+  }
+  if (s.items !== undefined) {
+    const size = typeof s.maxItems === 'number' ? s.maxItems : Infinity;
+    yield* celCosts(s.items, `${at}[]`, runs * size);
+  }
+}
+
 const crds = loadCrds();
 const schemaOf = (file: string): SchemaNode => {
   const v = crds.get(file)?.spec.versions[0];
@@ -208,6 +268,15 @@ describe('CRD files', () => {
           }
         }
         expect(count).toBeGreaterThan(0);
+      });
+
+      it("keeps every CEL rule within the API server's cost budget (lists, maps and strings bounded)", () => {
+        const over: string[] = [];
+        for (const c of celCosts(schemaOf(file), '', 1)) {
+          if (c.runs * c.characters > CEL_CHARACTER_BUDGET)
+            over.push(`${c.at}: ${c.runs} runs × ${c.characters} characters: ${c.rule}`);
+        }
+        expect(over).toEqual([]);
       });
     });
   }

@@ -3,20 +3,20 @@
 // status subresource (no kubelet needed), bound ServiceAccount tokens, and a poller.
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
   ApiextensionsV1Api,
   KubeConfig,
+  loadAllYaml,
   PatchStrategy,
   setHeaderOptions,
   type V1CustomResourceDefinition,
   type V1OwnerReference,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
-import { loadCrds } from '../crds/crd-files.ts';
+import { CRD_DIR } from '../crds/crd-files.ts';
 import { apiStatus, makeKubeClients, type KubeClients } from '../kube/kube-clients.ts';
 import { ENROLLED_ANNOTATION } from '../translate/names.ts';
 
@@ -49,7 +49,10 @@ export async function waitFor<T>(
   }
 }
 
-/** Creates the CRDs that do not exist yet; returns the API server's refusals by CRD name. */
+/**
+ * Creates the CRDs, or replaces them when they exist (a reused cluster, AMBIT_KUBECONFIG, may hold
+ * an older version: the files are what must be tested); returns the API server's refusals by name.
+ */
 async function createCrds(
   kc: KubeConfig,
   crds: V1CustomResourceDefinition[],
@@ -57,12 +60,29 @@ async function createCrds(
   const api = kc.makeApiClient(ApiextensionsV1Api);
   const refused = new Map<string, string>();
   for (const body of crds) {
+    const name = body.metadata?.name ?? '';
     try {
-      await api.createCustomResourceDefinition({ body });
+      try {
+        await api.createCustomResourceDefinition({ body });
+      } catch (err) {
+        if (apiStatus(err) !== 409) throw err;
+        const current = await api.readCustomResourceDefinition({ name });
+        await api
+          .replaceCustomResourceDefinition({
+            name,
+            body: {
+              ...body,
+              metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion },
+            },
+          })
+          .catch((e: unknown) => {
+            // 409: another test file replaced it in between, with the same files.
+            if (apiStatus(e) !== 409) throw e;
+          });
+      }
     } catch (err) {
-      if (apiStatus(err) === 422)
-        refused.set(body.metadata?.name ?? '', String((err as { body?: unknown }).body));
-      else if (apiStatus(err) !== 409) throw err;
+      if (apiStatus(err) === 422) refused.set(name, String((err as { body?: unknown }).body));
+      else throw err;
     }
   }
   for (const crd of crds) {
@@ -81,15 +101,26 @@ async function createCrds(
  * Returns the CRDs the API server refused (name → its message), for tests to assert on.
  */
 export async function installCrds(c: KubeClients): Promise<Map<string, string>> {
-  const refused = await createCrds(c.kc, [...loadCrds().values()]);
+  // loadAllYaml gives client-node's typed models: its serializer drops every key of a plain parsed
+  // object it does not know by its camel-case name (x-kubernetes-validations, default, ...), which
+  // installed the CRDs without their CEL rules.
+  const typed = (text: string) =>
+    loadAllYaml(text).filter(
+      (d): d is V1CustomResourceDefinition =>
+        (d as { kind?: unknown } | null)?.kind === 'CustomResourceDefinition',
+    );
+  const ambit = readdirSync(CRD_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .flatMap((f) => typed(readFileSync(join(CRD_DIR, f), 'utf8')));
+  const refused = await createCrds(c.kc, ambit);
   const where = await run(join(e2eScripts, 'build-k8s.sh'), ['gateway-api']);
   const file = join(where.stdout.trim(), 'standard.yaml');
-  const docs = parseAllDocuments(readFileSync(file, 'utf8'))
-    .map((d) => d.toJS() as V1CustomResourceDefinition | null)
-    .filter((d): d is V1CustomResourceDefinition => d?.kind === 'CustomResourceDefinition');
   for (const [k, v] of await createCrds(
     c.kc,
-    docs.filter((d) => d.metadata?.name === 'httproutes.gateway.networking.k8s.io'),
+    typed(readFileSync(file, 'utf8')).filter(
+      (d) => d.metadata?.name === 'httproutes.gateway.networking.k8s.io',
+    ),
   ))
     refused.set(k, v);
   return refused;

@@ -1,5 +1,11 @@
-// Runs the whole vitest suite and ends with one plain summary line
-// ("N passed, N failed, N skipped") that CI reads, whatever vitest's own format is.
+// Runs every test suite and ends with one plain summary line ("N passed, N failed, N skipped")
+// that CI reads, whatever vitest's own format is. The suites:
+//   unit     vitest.config.ts: pure tests, in-process integration over real sockets, and the
+//            network-namespace tests (root)
+//   k8s      e2e/vitest.k8s.config.ts: tests against a real API server (one control plane per
+//            run, built from Go modules on first use and cached)
+//   charts   charts/ambit/tests: helm template / helm lint over the main value combinations
+// `node scripts/run-tests.ts [suite…] [-- vitest args]` runs a subset.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,35 +19,68 @@ interface VitestJson {
   numTotalTests: number;
 }
 
+const SUITES: Record<string, string> = {
+  unit: 'vitest.config.ts',
+  k8s: 'e2e/vitest.k8s.config.ts',
+  charts: 'charts/ambit/tests/vitest.config.ts',
+};
+
+const dash = process.argv.indexOf('--');
+const names = (dash < 0 ? process.argv.slice(2) : process.argv.slice(2, dash)).filter(Boolean);
+const extra = dash < 0 ? [] : process.argv.slice(dash + 1);
+const chosen = names.length > 0 ? names : Object.keys(SUITES);
+for (const n of chosen) {
+  if (!(n in SUITES)) {
+    console.error(
+      `tests: unknown suite ${JSON.stringify(n)} (known: ${Object.keys(SUITES).join(', ')})`,
+    );
+    process.exit(2);
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'ambit-tests-'));
-const out = join(dir, 'vitest.json');
-const res = spawnSync(
-  'pnpm',
-  [
-    'exec',
-    'vitest',
-    'run',
-    '--reporter=default',
-    '--reporter=json',
-    `--outputFile.json=${out}`,
-    ...process.argv.slice(2),
-  ],
-  { stdio: 'inherit' },
-);
-let summary: VitestJson | undefined;
-try {
-  summary = JSON.parse(readFileSync(out, 'utf8')) as VitestJson;
-} catch {
-  summary = undefined;
+const total = { passed: 0, failed: 0, skipped: 0, tests: 0 };
+let ok = true;
+for (const name of chosen) {
+  const out = join(dir, `${name}.json`);
+  console.log(`\n=== tests: suite ${name} (${SUITES[name]}) ===`);
+  const res = spawnSync(
+    'pnpm',
+    [
+      'exec',
+      'vitest',
+      'run',
+      '--config',
+      SUITES[name]!,
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${out}`,
+      ...extra,
+    ],
+    { stdio: 'inherit' },
+  );
+  let summary: VitestJson | undefined;
+  try {
+    summary = JSON.parse(readFileSync(out, 'utf8')) as VitestJson;
+  } catch {
+    summary = undefined;
+  }
+  if (!summary) {
+    console.error(`tests: suite ${name} wrote no results (exit ${res.status ?? res.signal})`);
+    ok = false;
+    total.failed += 1;
+    continue;
+  }
+  const skipped = summary.numPendingTests + summary.numTodoTests;
+  console.log(
+    `suite ${name}: ${summary.numPassedTests} passed, ${summary.numFailedTests} failed, ${skipped} skipped`,
+  );
+  total.passed += summary.numPassedTests;
+  total.failed += summary.numFailedTests;
+  total.skipped += skipped;
+  total.tests += summary.numTotalTests;
+  if (res.status !== 0 || summary.numFailedTests > 0) ok = false;
 }
 rmSync(dir, { recursive: true, force: true });
-if (!summary) {
-  console.error('tests: vitest wrote no results');
-  process.exit(res.status ?? 1);
-}
-const skipped = summary.numPendingTests + summary.numTodoTests;
-console.log(
-  `tests: ${summary.numPassedTests} passed, ${summary.numFailedTests} failed, ${skipped} skipped`,
-);
-const ok = res.status === 0 && summary.numFailedTests === 0 && summary.numTotalTests > 0;
-process.exit(ok ? 0 : 1);
+console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exit(ok && total.tests > 0 ? 0 : 1);

@@ -19,7 +19,7 @@ import { RESOURCE_TYPES } from '@ambit/core/mesh/stream-protocol';
 import type { Service, Workload } from '@ambit/core/mesh/types';
 import { loadConfig } from './config.ts';
 import { Controller } from './controller.ts';
-import type { KubeClients } from './kube/kube-clients.ts';
+import { apiStatus, type KubeClients } from './kube/kube-clients.ts';
 import {
   createNode,
   createRunningPod,
@@ -450,6 +450,62 @@ describe('controller against a real API server', () => {
         },
       }),
     ).toMatch(/set selector or targetRefs, not both/);
+  });
+
+  it('deletes the root ConfigMaps it made when their namespace leaves the mesh (also while it was down), never one that is not labelled as its own', async () => {
+    const leave = `ctl-leave-${id}`;
+    const kept = `ctl-kept-${id}`;
+    const down = `ctl-down-${id}`;
+    const mode = 'ambit.dev/dataplane-mode';
+    const setMode = (name: string, value: string | null) =>
+      c.core.patchNamespace(
+        { name, body: { metadata: { labels: { [mode]: value } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    const rootCm = (namespace: string) =>
+      c.core
+        .readNamespacedConfigMap({ namespace, name: 'ambit-root-cert' })
+        .catch((err: unknown) => {
+          if (apiStatus(err) === 404) return undefined;
+          throw err;
+        });
+    try {
+      for (const ns of [leave, kept, down]) await ensureNamespace(c, ns, { [mode]: 'ambient' });
+      for (const ns of [leave, kept, down]) {
+        const cm = await waitFor(`root ConfigMap in ${ns}`, () => rootCm(ns));
+        expect(cm.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('ambit-controller');
+      }
+      // Someone takes the one in `kept` over (drops the label): from then on it is theirs.
+      await c.core.patchNamespacedConfigMap(
+        {
+          namespace: kept,
+          name: 'ambit-root-cert',
+          body: { metadata: { labels: { 'app.kubernetes.io/managed-by': null } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      await setMode(kept, null);
+      await setMode(leave, null);
+      await waitFor(`root ConfigMap of ${leave} deleted`, async () => !(await rootCm(leave)));
+      // `kept` left first and sorts first: the pass that deleted leave's had judged it.
+      expect((await rootCm(kept))?.data?.['root-cert.pem']).toBe(ctl.roots);
+      expect(await rootCm(down)).toBeDefined();
+
+      // A namespace that leaves while no controller runs: the next leader's sweep finds it.
+      const port = ctl.addresses().stream.port;
+      await ctl.stop();
+      await setMode(down, null);
+      ctl = await startController(inject('ambitKubeconfig'), 'replica-1c', port);
+      await waitFor(
+        `root ConfigMap of ${down} deleted after a restart`,
+        async () => !(await rootCm(down)),
+        30_000,
+      );
+      expect(await rootCm(kept)).toBeDefined();
+    } finally {
+      for (const ns of [leave, kept, down])
+        await c.core.deleteNamespace({ name: ns }).catch(() => {});
+    }
   });
 
   it('a client keeps its config while the controller is gone; a restart resyncs and reports only what changed', async () => {

@@ -70,3 +70,6 @@ chart-crds:
 # localhost/ambit/{controller,ztunnel,node-agent,waypoint}:<chart appVersion>. images/build-local.sh.
 images:
 	@$(RUN) bash images/build-local.sh --import
+
+chart-test-k8s:
+	@$(RUN) pnpm exec vitest run --config charts/ambit/tests/vitest.k8s.config.ts

@@ -12,6 +12,7 @@ export default defineConfig({
   resolve: { alias: { yaml: `${root}e2e/node_modules/yaml/dist/index.js` } },
   test: {
     include: ['charts/ambit/tests/**/*.test.ts'],
+    exclude: ['**/*.k8s.test.ts', '**/node_modules/**'],
     testTimeout: 60_000,
     hookTimeout: 600_000,
     pool: 'forks',

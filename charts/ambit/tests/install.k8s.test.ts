@@ -1,0 +1,152 @@
+// helm install into a real API server: every object of the chart is admitted (CRDs, the STRICT
+// PeerAuthentication, the ValidatingAdmissionPolicy type-checks), and the rights hold as
+// designed, checked by impersonating each component's ServiceAccount: the node agent may set
+// only ambit.dev/enrolled, only on its own node's pods; the controller and ztunnel may not patch
+// or list pods the way the agent does.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CHART, helm } from './render-chart.ts';
+// The inject() keys (ambitKubeconfig, ambitKubectl) are declared by the e2e global setup.
+import type {} from '../../../e2e/src/kube-global-setup.ts';
+
+const kubeconfig = inject('ambitKubeconfig');
+const kubectlBin = inject('ambitKubectl');
+const NS = 'chart-test-shop';
+const AGENT = 'system:serviceaccount:ambit-system:ambit-node-agent';
+
+function kubectl(args: string[], input?: string): { ok: boolean; out: string } {
+  const r = spawnSync(kubectlBin, ['--kubeconfig', kubeconfig, ...args], {
+    encoding: 'utf8',
+    input,
+  });
+  return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+}
+
+/** A JSON merge patch of the pod's metadata, as `user` (node claim: the token's bound node). */
+function patchAs(
+  user: string,
+  node: string | undefined,
+  metadata: object,
+): { ok: boolean; out: string } {
+  return kubectl([
+    '-n',
+    NS,
+    'patch',
+    'pod',
+    'web',
+    `--as=${user}`,
+    '--as-group=system:serviceaccounts',
+    ...(node === undefined
+      ? []
+      : [`--as-user-extra=authentication.kubernetes.io/node-name=${node}`]),
+    '--type=merge',
+    '-p',
+    JSON.stringify({ metadata }),
+  ]);
+}
+
+beforeAll(() => {
+  execFileSync(
+    helm(),
+    [
+      'upgrade',
+      '--install',
+      'ambit',
+      CHART,
+      '--namespace',
+      'ambit-system',
+      '--create-namespace',
+      '--kubeconfig',
+      kubeconfig,
+      '--set',
+      'meshMtlsMode=STRICT',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  kubectl(['create', 'namespace', NS]);
+  const pod = kubectl(
+    ['-n', NS, 'apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'web', labels: { app: 'web' }, annotations: { keep: '1' } },
+      spec: { nodeName: 'node-1', containers: [{ name: 'c', image: 'example.invalid/web:1' }] },
+    }),
+  );
+  if (!pod.ok) throw new Error(pod.out);
+});
+
+afterAll(() => {
+  kubectl(['delete', 'namespace', NS, '--wait=false']);
+  spawnSync(helm(), ['uninstall', 'ambit', '-n', 'ambit-system', '--kubeconfig', kubeconfig]);
+});
+
+describe('helm install on a real API server', () => {
+  it('admits every object; the admission policy type-checks; STRICT is the mesh default', () => {
+    const vap = kubectl(['get', 'validatingadmissionpolicy', 'ambit-node-agent', '-o', 'json']);
+    expect(vap.ok).toBe(true);
+    const status = (
+      JSON.parse(vap.out) as { status?: { typeChecking?: { expressionWarnings?: unknown[] } } }
+    ).status;
+    expect(status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
+    const pa = kubectl([
+      '-n',
+      'ambit-system',
+      'get',
+      'peerauthentication',
+      'default',
+      '-o',
+      'jsonpath={.spec.mtls.mode}',
+    ]);
+    expect(pa.out).toBe('STRICT');
+    for (const kind of [
+      'deployment/ambit-controller',
+      'daemonset/ztunnel',
+      'daemonset/ambit-node-agent',
+      'service/ambit-controller',
+      'poddisruptionbudget/ambit-controller',
+    ]) {
+      expect(kubectl(['-n', 'ambit-system', 'get', kind]).ok, kind).toBe(true);
+    }
+  });
+});
+
+describe('the node agent may write only its enrolment mark, only on its own node', () => {
+  it('sets and removes ambit.dev/enrolled on a pod of its node', () => {
+    expect(
+      patchAs(AGENT, 'node-1', {
+        annotations: { 'ambit.dev/enrolled': 'node-1/2026-01-01T00:00:00Z' },
+      }).ok,
+    ).toBe(true);
+    expect(patchAs(AGENT, 'node-1', { annotations: { 'ambit.dev/enrolled': null } }).ok).toBe(true);
+  });
+
+  it('is refused on another node, or without a node-bound token', () => {
+    for (const node of ['node-2', undefined]) {
+      const r = patchAs(AGENT, node, { annotations: { 'ambit.dev/enrolled': 'x' } });
+      expect(r.ok).toBe(false);
+      expect(r.out).toContain('may only change pods on its own node');
+    }
+  });
+
+  it('is refused for any other annotation or label, added or removed', () => {
+    for (const metadata of [{ annotations: { other: 'y' } }, { annotations: { keep: null } }]) {
+      const r = patchAs(AGENT, 'node-1', metadata);
+      expect(r.ok).toBe(false);
+      expect(r.out).toContain('may change no pod annotation but ambit.dev/enrolled');
+    }
+    const label = patchAs(AGENT, 'node-1', { labels: { app: 'evil' } });
+    expect(label.ok).toBe(false);
+    expect(label.out).toContain('may not change pod labels');
+  });
+
+  it('the controller cannot patch pods; ztunnel cannot even list them', () => {
+    const c = patchAs('system:serviceaccount:ambit-system:ambit-controller', undefined, {
+      annotations: { x: 'y' },
+    });
+    expect(c.out).toMatch(/cannot patch resource "pods"/);
+    const z = kubectl(['get', 'pods', '-A', '--as=system:serviceaccount:ambit-system:ztunnel']);
+    expect(z.out).toMatch(/cannot list resource "pods"/);
+  });
+});

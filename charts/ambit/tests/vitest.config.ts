@@ -1,7 +1,6 @@
 // The chart's tests: `helm template` / `helm lint` over the main value combinations. Run with
 //   scripts/with-toolchain pnpm exec vitest run --config charts/ambit/tests/vitest.config.ts
-// (make chart-test). The chart is not a workspace package, so `yaml` comes from e2e's install
-// (the e2e suite is the chart's other consumer).
+// (make chart-test; make test runs it too). `yaml` is a root devDependency.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -9,7 +8,6 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 
 export default defineConfig({
   root,
-  resolve: { alias: { yaml: `${root}e2e/node_modules/yaml/dist/index.js` } },
   test: {
     include: ['charts/ambit/tests/**/*.test.ts'],
     exclude: ['**/*.k8s.test.ts', '**/node_modules/**'],

@@ -34,6 +34,12 @@ bench-ca:
 bench-hbone:
 	@$(RUN) bash bench/hbone.sh
 
+# The controller against a real API server (issue 6): 1,000 pods, 200 services, the controller as
+# its own process, 20 real config-stream clients; AMBIT_KUBECONFIG=<file> reuses a running one.
+.PHONY: bench-controller
+bench-controller:
+	@$(RUN) node bench/controller.ts
+
 # ztunnel end to end (issue 3): two ztunnels on loopback, load through node-a's SOCKS5 port, against
 # direct and the haproxy mTLS pair; markdown block in bench/results/. No root.
 bench-ztunnel:

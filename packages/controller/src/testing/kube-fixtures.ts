@@ -23,6 +23,9 @@ import { ENROLLED_ANNOTATION } from '../translate/names.ts';
 const run = promisify(execFile);
 const e2eScripts = new URL('../../../../e2e/scripts/', import.meta.url).pathname;
 
+/** Request options for a JSON merge patch (for callers outside this package, e.g. bench/). */
+export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
 export function kubeClients(kubeconfig: string): KubeClients {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfig);

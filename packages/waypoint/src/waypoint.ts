@@ -37,6 +37,8 @@ export interface WaypointOptions {
   /** This Waypoint resource (policies with targetRefs to it apply). */
   self: WaypointName;
   state: WaypointState;
+  /** HBONE clients must be in this trust domain (default: the mesh config's at construction). */
+  trustDomain?: string;
   /** HBONE listen address (default 127.0.0.1:0; in a pod 0.0.0.0:15008). */
   host?: string;
   port?: number;
@@ -118,7 +120,7 @@ export class Waypoint {
     this.#h2 = new H2Downstream(downstream);
     this.#server = new HboneServer({
       identity: opts.identity,
-      trustDomain: opts.state.current().mesh.mesh.trustDomain,
+      trustDomain: opts.trustDomain ?? opts.state.current().mesh.mesh.trustDomain,
       ...(opts.host !== undefined && { host: opts.host }),
       ...(opts.port !== undefined && { port: opts.port }),
       // L4 admission happens per connection once the protocol is known; L7 per request.
@@ -155,9 +157,13 @@ export class Waypoint {
   }
 
   async close(opts: { graceMs?: number } = {}): Promise<void> {
-    await this.#server.close(opts);
-    this.#http1.close();
+    // Stop accepting (GOAWAY to HBONE clients); HTTP/1.1 keep-alive connections end after their
+    // response and HTTP/2 clients get a GOAWAY, so the tunnels finish before the grace period.
+    const closed = this.#server.close(opts);
+    this.#http1.drain();
     this.#h2.close();
+    await closed;
+    this.#http1.close();
     await this.#pools.close();
     if (this.#ownsPool) await this.#hbone.close();
   }

@@ -39,6 +39,7 @@ export class Http1Downstream {
   readonly #server: Server;
   readonly #conns = new WeakMap<object, ConnectionInfo>();
   readonly #deps: DownstreamDeps;
+  #draining = false;
 
   constructor(deps: DownstreamDeps) {
     this.#deps = deps;
@@ -97,16 +98,22 @@ export class Http1Downstream {
     const ac = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) ac.abort(new Error('client went away'));
+      // Draining: a keep-alive connection ends after its response instead of going idle.
+      else if (this.#draining) req.socket.end();
     });
     const pr = this.#request(req, conn, ac.signal);
     if (hasBody(req)) pr.body = req;
     else req.resume();
     const out = await this.#deps.handler(pr);
+    if (this.#draining) res.shouldKeepAlive = false;
     res.writeHead(out.status, out.headers);
     if (out.body === undefined) {
       res.end();
       return;
     }
+    // No body bytes yet (long poll, server-sent events, a slow backend): send the head now rather
+    // than with the first body write.
+    if (out.body.readableLength === 0) res.flushHeaders();
     try {
       await pipeline(out.body, res);
     } catch {
@@ -132,6 +139,12 @@ export class Http1Downstream {
       return;
     }
     await writeRawResponse(socket, out).catch(() => socket.destroy());
+  }
+
+  /** Shutdown, first step: idle keep-alive connections close now, busy ones after their response. */
+  drain(): void {
+    this.#draining = true;
+    this.#server.closeIdleConnections();
   }
 
   close(): void {

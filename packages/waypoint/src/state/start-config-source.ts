@@ -4,6 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { ConfigSource } from '@ambit/core/mesh/config-source';
+import type { SpiffeId } from '@ambit/core/identity/spiffe-id';
 import { connectConfigStream } from '@ambit/core/mesh/stream-client';
 import { loadWaypointConfig } from './local-config.ts';
 import type { WaypointState } from './waypoint-state.ts';
@@ -15,6 +16,8 @@ export type ConfigOrigin =
       address: { host: string; port: number };
       tokenPath: string;
       rootsPath: string;
+      /** Check the controller's certificate by this SPIFFE ID instead of its DNS name. */
+      serverId?: SpiffeId;
     };
 
 export async function startConfigSource(opts: {
@@ -45,6 +48,7 @@ export async function startConfigSource(opts: {
   return connectConfigStream({
     address: o.address,
     roots,
+    ...(o.serverId && { expectedServerId: o.serverId }),
     token: { file: o.tokenPath },
     node: opts.name,
     types: ['Workload', 'Service', 'Authorization', 'Route', 'MeshConfig'],

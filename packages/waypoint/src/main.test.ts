@@ -139,7 +139,7 @@ describe('waypoint main (child process)', () => {
       held[0]?.end('finished after SIGTERM');
       expect(await slow.body.text()).toBe('finished after SIGTERM');
       await client.close();
-      const [code] = await exited;
+      const [code] = (await exited) as [number | null];
       expect(code).toBe(0);
       expect(lines.some((l) => l.includes('drained'))).toBe(true);
     } finally {

@@ -8,9 +8,9 @@ import {
   DEFAULT_MESH_CONFIG,
   type Service,
   type ServiceKey,
-  type ServiceVip,
   type WorkloadUid,
 } from '@ambit/core/mesh/types';
+import type { ServiceVip } from '@ambit/core/mesh/ip';
 import { errorResponse } from '../layers/rescue.ts';
 import { buildWaypointSnapshot } from '../state/waypoint-snapshot.ts';
 import { planRequest, type RoutePlan } from './plan-request.ts';

@@ -163,6 +163,11 @@ describe('controller against a real API server', () => {
         c.core.readNamespacedConfigMap({ namespace: app, name: 'ambit-root-cert' }),
       );
       expect(cm.data?.['root-cert.pem']).toBe(ctl.roots);
+      // …and the controller's own namespace, unlabelled, where ztunnel mounts it from.
+      const own = await waitFor('ambit-root-cert in the controller namespace', () =>
+        c.core.readNamespacedConfigMap({ namespace: sys, name: 'ambit-root-cert' }),
+      );
+      expect(own.data?.['root-cert.pem']).toBe(ctl.roots);
     } finally {
       await s.close();
     }

@@ -151,6 +151,7 @@ export class Controller {
       clients: this.clients,
       watcher: this.watcher,
       roots: () => this.#ca?.roots ?? '',
+      alwaysIn: [config.namespace],
       guard,
       isLeader,
       log: this.log.child({ component: 'root-configmaps' }),

@@ -20,6 +20,11 @@ export interface RootCertPublisherOptions {
   clients: KubeClients;
   watcher: ClusterWatcher;
   roots(): string;
+  /**
+   * Namespaces that always carry the ConfigMap whatever their labels: the controller's own
+   * (ztunnel, installed there, mounts the roots from it to verify the controller on 15012).
+   */
+  alwaysIn?: readonly string[];
   guard(what: string): void;
   isLeader(): boolean;
   log: Logger;
@@ -46,7 +51,7 @@ export class RootCertPublisher {
 
   /** The namespaces that should carry the ConfigMap. */
   targets(): string[] {
-    const out = new Set<string>();
+    const out = new Set<string>(this.#o.alwaysIn ?? []);
     for (const ns of this.#o.watcher.cached('namespaces')) {
       if (namespaceIsAmbient(ns) && ns.metadata?.name !== undefined) out.add(ns.metadata.name);
     }

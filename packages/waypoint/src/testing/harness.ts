@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { Pool } from 'undici';
 import { HbonePool } from '@ambit/core/hbone/pool';
 import { HboneServer } from '@ambit/core/hbone/server';
+import { formatSpiffeId } from '@ambit/core/identity/spiffe-id';
 import type { TlsIdentity } from '@ambit/core/identity/tls-identity';
 import { createLogger } from '@ambit/core/log';
 import type { PodIp, ServiceVip } from '@ambit/core/mesh/ip';
@@ -54,6 +55,8 @@ export interface Harness {
   state: WaypointState;
   pods: Map<string, Pod>;
   address: { host: string; port: number };
+  /** The port every pod's HBONE server listens on (each on its own IP). */
+  podHbonePort: number;
   /** Adds a pod (and its HBONE server); call setMesh afterwards. */
   addPod(spec: PodSpec): Promise<Pod>;
   /** Services: name → pod names; port 80 → 8080 (or `appProtocol`). */
@@ -66,8 +69,11 @@ export interface Harness {
   vip(service: string): string;
   /** A raw HBONE tunnel to the waypoint for `service`:80 (or a workload ip:port). */
   tunnel(authority: string, source?: TlsIdentity): Promise<Duplex>;
-  /** An HTTP/1.1 keep-alive client whose connections are tunnels for `service`. */
-  http1(service: string, opts?: { connections?: number }): Pool;
+  /**
+   * An HTTP/1.1 keep-alive client whose connections are tunnels for `service`. `direct`: tunnels
+   * straight to that pod's HBONE server (one hop, no waypoint; for comparisons).
+   */
+  http1(service: string, opts?: { connections?: number; direct?: string }): Pool;
   http2(service: string): Promise<ClientHttp2Session>;
   close(): Promise<void>;
 }
@@ -116,6 +122,7 @@ export async function startHarness(opts: Partial<WaypointOptions> = {}): Promise
     state,
     pods,
     address,
+    podHbonePort: hbonePort,
     async addPod(spec) {
       const ip = `${net}.${nextHost++}`;
       const id = await pki.issue(APP_NS, spec.name);
@@ -210,10 +217,26 @@ export async function startHarness(opts: Partial<WaypointOptions> = {}): Promise
     },
     http1(service, o = {}) {
       const authority = `${h.vip(service)}:80`;
+      const pod = o.direct === undefined ? undefined : pods.get(o.direct);
+      const tunnel = (): Promise<Duplex> =>
+        pod === undefined
+          ? h.tunnel(authority)
+          : clientPool.connect({
+              address: { host: pod.ip, port: hbonePort },
+              authority: `${pod.ip}:${pod.port}`,
+              source: waypointId,
+              expectedPeers: [
+                formatSpiffeId({
+                  trustDomain: pki.trustDomain,
+                  namespace: APP_NS,
+                  serviceAccount: pod.name,
+                }),
+              ],
+            });
       const c = new Pool(`http://${service}.${APP_NS}`, {
         ...(o.connections !== undefined && { connections: o.connections }),
         connect: (_o, cb) => {
-          h.tunnel(authority).then(
+          tunnel().then(
             (s) => cb(null, s as never),
             (e: Error) => cb(e, null),
           );

@@ -31,6 +31,8 @@ export interface WaypointConfig {
   nodeName?: string;
   trustDomain: string;
   hbone: { host: string; port: number };
+  /** The HBONE port of endpoint pods (15008; other values for development and benchmarks). */
+  endpointHbonePort: number;
   metricsPort: number;
   readinessPort: number;
   origin: ConfigOrigin;
@@ -48,7 +50,7 @@ export const DEFAULT_ROOTS_FILE = '/var/run/secrets/ambit/root-cert.pem';
 export const USAGE = `waypoint (--controller HOST:PORT [--token-path F] [--roots-file F] [--controller-id SPIFFE-ID]
           | --config-file mesh.yaml --identity-dir DIR [--identity-name NAME])
   [--name NAME] [--namespace NS] [--trust-domain cluster.local]
-  [--hbone HOST:PORT (0.0.0.0:15008)] [--metrics-port 15020] [--readiness-port 15021]
+  [--hbone HOST:PORT (0.0.0.0:15008)] [--endpoint-hbone-port 15008] [--metrics-port 15020] [--readiness-port 15021]
   [--drain-ms 10000] [--log-level info]
 Environment: WAYPOINT_NAME (--name), POD_NAMESPACE (--namespace), POD_NAME, NODE_NAME,
   AMBIT_TRUST_DOMAIN. --token-path defaults to ${DEFAULT_TOKEN_PATH} (alias --token-file),
@@ -80,6 +82,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Way
         namespace: { type: 'string' },
         'trust-domain': { type: 'string' },
         hbone: { type: 'string' },
+        'endpoint-hbone-port': { type: 'string' },
         'metrics-port': { type: 'string' },
         'readiness-port': { type: 'string' },
         'config-file': { type: 'string' },
@@ -166,6 +169,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Way
     ...(nodeName !== undefined && { nodeName }),
     trustDomain,
     hbone: hostPort('--hbone', f.hbone ?? '0.0.0.0:15008'),
+    endpointHbonePort: port('--endpoint-hbone-port', f['endpoint-hbone-port'] ?? '15008'),
     metricsPort: port('--metrics-port', f['metrics-port'] ?? '15020'),
     readinessPort: port('--readiness-port', f['readiness-port'] ?? '15021'),
     origin: Object.freeze(origin),

@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     logger: log,
     host: config.hbone.host,
     port: config.hbone.port,
+    endpointHbonePort: config.endpointHbonePort,
   });
   rotate = (identity) => waypoint.updateIdentity(identity);
   const addr = await waypoint.listen();

@@ -1,6 +1,7 @@
 // Builds the JavaScript that Ambit's binaries ship as, into <repo>/build/:
 //   build/hbone-pair.mjs  ← packages/core/src/bin/hbone-pair.ts (benchmark tunnel pair)
 //   build/ztunnel.mjs     ← packages/ztunnel/src/main.ts
+//   build/waypoint.mjs    ← packages/waypoint/src/main.ts
 //   build/chunks/*.mjs    code shared between them, or loaded lazily (the CA code for `certs`)
 // Why: Node's type stripping of .ts at run time costs ~18 MB of RSS per process (its TypeScript
 // parser), and one bundle loads faster than hundreds of modules. The .ts sources stay the truth;
@@ -27,6 +28,7 @@ const STAMP = join(OUT, '.bundles.json');
 const ENTRIES: Record<string, string> = {
   'hbone-pair': 'packages/core/src/bin/hbone-pair.ts',
   ztunnel: 'packages/ztunnel/src/main.ts',
+  waypoint: 'packages/waypoint/src/main.ts',
 };
 const ADDON = {
   from: 'packages/netns/build/Release/ambit_netns.node',

@@ -79,3 +79,9 @@ images:
 
 chart-test-k8s:
 	@$(RUN) pnpm exec vitest run --config charts/ambit/tests/vitest.k8s.config.ts
+
+# Waypoint benchmark (issue 7): direct, L4 (two ztunnels), L4 + waypoint, haproxy http mode; no root.
+.PHONY: bench-waypoint
+bench-waypoint:
+	@$(RUN) node packages/core/src/bin/build-bundles.ts
+	@$(RUN) bash -c 'PATH="$$(bash scripts/install-bench-tools.sh):$$PATH"; ulimit -n "$$(ulimit -Hn)" 2>/dev/null || true; exec node bench/waypoint.ts $(ARGS)'

@@ -357,10 +357,17 @@ export class WaypointDeniedError extends WaypointHttpError {
   readonly flag = 'DENY';
 }
 
-/** Waypoint: the chosen backendRef is invalid (or the rule has no backend): Gateway API's 500. Flag NR. */
+/** Waypoint: the chosen backendRef is invalid (or the rule has no backend): Gateway API's 500. Flag NC. */
 export class WaypointInvalidBackendError extends WaypointHttpError {
   readonly code = 'AMBIT_WAYPOINT_INVALID_BACKEND';
   readonly status = 500;
+  readonly flag = 'NC';
+}
+
+/** Waypoint: routes are bound to the service but none matches the request. Wire status 404, flag NR. */
+export class WaypointNoRouteError extends WaypointHttpError {
+  readonly code = 'AMBIT_WAYPOINT_NO_ROUTE';
+  readonly status = 404;
   readonly flag = 'NR';
 }
 

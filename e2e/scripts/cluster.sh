@@ -26,6 +26,8 @@ memory_report() {
 
 case "${1:-}" in
   up)
+    # A fresh cluster starts with fresh logs; an `up` on a running one keeps them.
+    alive kube-apiserver || rm -rf "$LOGS"
     "$E2E_SCRIPTS/install-deps.sh"
     "$E2E_SCRIPTS/build-k8s.sh" > /dev/null
     "$E2E_SCRIPTS/images.sh" > /dev/null

@@ -10,6 +10,7 @@ if [ "$provider" = local ]; then
   # A stale cluster from an interrupted run would hide a broken `up`; start from nothing.
   e2e/scripts/cluster.sh down > /dev/null 2>&1 || true
 fi
+rm -f "${AMBIT_E2E_DIR:-/tmp/ambit-e2e}/peak-memory"
 start=$(date +%s)
 set +e
 AMBIT_E2E_KEEP=${AMBIT_E2E_KEEP:-} scripts/with-toolchain pnpm exec vitest run --config e2e/vitest.e2e.config.ts "$@"

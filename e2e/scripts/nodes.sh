@@ -8,8 +8,9 @@
 #   netns ambit-e2e-node-1 ── eth0 10.89.0.11 ─┤   pods 10.244.1.0/24 (routes to the other nodes' pod ranges)
 #   netns ambit-e2e-node-2 ── eth0 10.89.0.12 ─┘   pods 10.244.2.0/24
 #
-# Only the veth ambit-e2e0 is added to the root netns (no routes, no rules there); pods reach the
-# API server (10.89.0.1) through their node, which masquerades traffic leaving the pod network.
+# The root netns gets only the veth ambit-e2e0 and routes through it to the pod and Service ranges
+# (no iptables rules); pods reach the API server (10.89.0.1) through their node, which masquerades
+# traffic leaving the pod network.
 #
 #   nodes.sh network-up    the bridge, the root link and the node namespaces (before the control
 #                          plane, which listens on the root link's address)
@@ -49,6 +50,7 @@ network_up() {
   ip link set "$ROOT_LINK" up
   in_ns "$NET_NS" ip link set up0 master br0 up
   local i j ns
+  ip route replace "$SERVICE_CIDR" via "$(node_ip 1)" dev "$ROOT_LINK"
   for i in $(seq 1 "$NODES"); do
     ns=$(node_ns "$i")
     ip netns list | grep -qw "$ns" || ip netns add "$ns"
@@ -64,6 +66,10 @@ network_up() {
       [ "$i" = "$j" ] && continue
       in_ns "$ns" ip route replace "$(pod_cidr "$j")" via "$(node_ip "$j")"
     done
+    # The API server (root netns) reaches pods directly (aggregated APIs, kubectl port-forward
+    # through the kubelet needs none) and Services through node 1's kube-proxy (admission webhooks
+    # dial a Service's ClusterIP). These routes use only the root link and vanish with it.
+    ip route replace "$(pod_cidr "$i")" via "$(node_ip "$i")" dev "$ROOT_LINK"
     in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
     # Pod traffic leaving the pod network (to the API server, to node addresses) takes the node's address.
     in_ns "$ns" iptables -t nat -C POSTROUTING -s "$CLUSTER_CIDR" ! -d "$CLUSTER_CIDR" -j MASQUERADE 2> /dev/null \
@@ -91,14 +97,22 @@ start_node_proc() {
   start "$name" "$E2E_SCRIPTS/exec-in.sh" "$(cg_name "$i")/system" "$(node_ns "$i")" "$@"
 }
 
+# put <file>: stdin into the file, but only when it differs (kube-proxy exits when its config
+# file changes, so an idempotent `up` on a running node must leave the files alone).
+put() {
+  local tmp="$1.new"
+  cat > "$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 write_node_config() {
   local i=$1 dir name ip
   dir=$(node_dir "$i")
   name=$(node_name "$i")
   ip=$(node_ip "$i")
   mkdir -p "$dir"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,volume-plugins}
-  : > "$dir/resolv.conf" # pods with dnsPolicy Default get no nameserver from the machine
-  cat > "$dir/containerd.toml" << EOF
+  put "$dir/resolv.conf" < /dev/null # pods with dnsPolicy Default get no nameserver from the machine
+  put "$dir/containerd.toml" << EOF
 version = 3
 root = "$dir/containerd/root"
 state = "$dir/containerd/state"
@@ -135,7 +149,7 @@ state = "$dir/containerd/state"
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
 EOF
-  cat > "$dir/cni/net.d/10-ambit-e2e.conflist" << EOF
+  put "$dir/cni/net.d/10-ambit-e2e.conflist" << EOF
 {
   "cniVersion": "1.0.0",
   "name": "ambit-e2e",
@@ -157,7 +171,7 @@ EOF
 EOF
   cert "node-$i" "system:node:$name" system:nodes client
   kubeconfig "$dir/kubelet.kubeconfig" "node-$i" "https://$ADDR:$API_PORT"
-  cat > "$dir/kubelet.yaml" << EOF
+  put "$dir/kubelet.yaml" << EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 cgroupDriver: cgroupfs
@@ -185,7 +199,7 @@ evictionHard: { memory.available: 100Mi, nodefs.available: "1%", imagefs.availab
 protectKernelDefaults: false
 serializeImagePulls: false
 EOF
-  cat > "$dir/kube-proxy.yaml" << EOF
+  put "$dir/kube-proxy.yaml" << EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -195,6 +209,7 @@ clusterCIDR: $CLUSTER_CIDR
 bindAddress: $ip
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: [primary]
 # Leave the machine-wide conntrack sysctls alone.
 conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s }
 EOF

@@ -1,7 +1,8 @@
 # Certificates and kubeconfigs for the local cluster, made with openssl (sourced by
 # control-plane.sh and node.sh). Created once per state directory; existing files are kept.
 
-# cert <name> <CN> <O or ""> <server|client> [SAN list]: a key and a certificate signed by the CA.
+# cert <name> <CN> <O or ""> <server|client> [SAN list]: a key and a certificate signed by the CA
+# ($SIGNER, default ca).
 cert() {
   local name=$1 cn=$2 org=$3 usage=$4 san=${5:-}
   [ -s "$PKI/$name.crt" ] && return 0
@@ -20,7 +21,8 @@ cert() {
   } > "$ext"
   openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/$name.key" 2> /dev/null
   openssl req -new -key "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2> /dev/null
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+  local signer=${SIGNER:-ca}
+  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$signer.crt" -CAkey "$PKI/$signer.key" -CAcreateserial \
     -days 365 -extfile "$ext" -out "$PKI/$name.crt" 2> /dev/null
   rm -f "$PKI/$name.csr" "$ext"
 }
@@ -50,15 +52,22 @@ current-context: ambit-e2e
 EOF
 }
 
+# ca <name> <CN>: a self-signed CA.
+ca() {
+  [ -s "$PKI/$1.crt" ] && return 0
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/$1.key" 2> /dev/null
+  openssl req -x509 -new -key "$PKI/$1.key" -subj "/CN=$2" -days 365 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+    -out "$PKI/$1.crt" 2> /dev/null
+}
+
 pki_init() {
   mkdir -p "$PKI"
   chmod 700 "$PKI"
-  if [ ! -s "$PKI/ca.crt" ]; then
-    openssl ecparam -name prime256v1 -genkey -noout -out "$PKI/ca.key" 2> /dev/null
-    openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=ambit-e2e-ca" -days 365 \
-      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
-      -out "$PKI/ca.crt" 2> /dev/null
-  fi
+  ca ca ambit-e2e-ca
+  # The aggregation layer's own CA, as kubeadm makes it (front-proxy-ca / front-proxy-client).
+  ca front-proxy-ca ambit-e2e-front-proxy-ca
+  SIGNER=front-proxy-ca cert front-proxy-client front-proxy-client "" client
   # The ServiceAccount token signing key (RS256, as kubeadm makes it).
   if [ ! -s "$PKI/sa.key" ]; then
     openssl genrsa -out "$PKI/sa.key" 2048 2> /dev/null

@@ -24,21 +24,41 @@ async function echoPods(): Promise<PodInfo[]> {
   return list.items.map((p) => ({ name: p.metadata.name, node: p.spec.nodeName }));
 }
 
-/** From inside `from`, GET the URL up to `tries` times until the answer names pod `want`. */
+/**
+ * From inside `from`, GET the URL until the answer names pod `want`, for up to `seconds`; returns
+ * how often each answer (or error) came, and the last one. Each request opens a new connection
+ * (no keep-alive), so each one is balanced afresh. Failures and other answers are retried after a
+ * pause: a node's kube-proxy programs a Service's endpoints a moment after the pods are Ready.
+ */
 async function requestUntil(
   from: string,
   url: string,
   want: string,
-  tries: number,
-): Promise<string[]> {
+  seconds: number,
+): Promise<{ last: string; answers: Record<string, number> }> {
   const script = `
-    const seen = [];
-    for (let i = 0; i < ${tries}; i++) {
-      const text = await (await fetch(${JSON.stringify(url)})).text();
-      seen.push(text);
-      if (text.startsWith(${JSON.stringify(want)} + ' ')) break;
+    import { get } from 'node:http';
+    const once = (url) => new Promise((resolve, reject) => {
+      const req = get(url, { agent: false, timeout: 2000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve(body));
+      });
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      req.on('error', reject);
+    });
+    const answers = {};
+    let last = '';
+    for (const end = Date.now() + ${seconds * 1000}; Date.now() < end; ) {
+      try {
+        last = await once(${JSON.stringify(url)});
+      } catch (err) {
+        last = 'error: ' + (err.code ?? err.message);
+      }
+      answers[last] = (answers[last] ?? 0) + 1;
+      if (last.startsWith(${JSON.stringify(want)} + ' ')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    console.log(JSON.stringify(seen));`;
+    console.log(JSON.stringify({ last, answers }));`;
   const out = await kubectl(
     '-n',
     namespace,
@@ -50,7 +70,7 @@ async function requestUntil(
     '-e',
     script,
   );
-  return JSON.parse(out) as string[];
+  return JSON.parse(out) as { last: string; answers: Record<string, number> };
 }
 
 describe('cluster smoke', () => {
@@ -124,8 +144,8 @@ describe('cluster smoke', () => {
     ).trim();
     expect(clusterIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     // The Service balances over both pods; ask until the other one answers (each try is 50/50).
-    const seen = await requestUntil(a.name, `http://${clusterIP}/`, b.name, 40);
-    expect(seen.at(-1)).toBe(`${b.name} ${b.node}`);
+    const seen = await requestUntil(a.name, `http://${clusterIP}/`, b.name, 30);
+    expect(seen.last, JSON.stringify(seen.answers)).toBe(`${b.name} ${b.node}`);
     expect(b.node).not.toBe(a.node);
   });
 
@@ -136,8 +156,8 @@ describe('cluster smoke', () => {
       b.name,
       `http://echo.${namespace}.svc.cluster.local/`,
       a.name,
-      40,
+      30,
     );
-    expect(seen.at(-1)).toBe(`${a.name} ${a.node}`);
+    expect(seen.last, JSON.stringify(seen.answers)).toBe(`${a.name} ${a.node}`);
   });
 });

@@ -5,9 +5,12 @@
 //   k8s      e2e/vitest.k8s.config.ts: tests against a real API server (one control plane per
 //            run, built from Go modules on first use and cached)
 //   charts   charts/ambit/tests: helm template / helm lint over the main value combinations
-// `node scripts/run-tests.ts [suite…] [-- vitest args]` runs a subset.
+//   e2e      e2e/vitest.e2e.config.ts: the end-to-end suite on a whole cluster (not in the default
+//            set: `make e2e` runs it, through e2e/scripts/e2e.sh)
+// `node scripts/run-tests.ts [suite…] [-- vitest args]` runs a subset. With AMBIT_TEST_SUMMARY_FILE
+// set, the totals are also appended to that file (".ci/run" adds up make test and make e2e).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,12 +26,14 @@ const SUITES: Record<string, string> = {
   unit: 'vitest.config.ts',
   k8s: 'e2e/vitest.k8s.config.ts',
   charts: 'charts/ambit/tests/vitest.config.ts',
+  e2e: 'e2e/vitest.e2e.config.ts',
 };
+const DEFAULT_SUITES = ['unit', 'k8s', 'charts'];
 
 const dash = process.argv.indexOf('--');
 const names = (dash < 0 ? process.argv.slice(2) : process.argv.slice(2, dash)).filter(Boolean);
 const extra = dash < 0 ? [] : process.argv.slice(dash + 1);
-const chosen = names.length > 0 ? names : Object.keys(SUITES);
+const chosen = names.length > 0 ? names : DEFAULT_SUITES;
 for (const n of chosen) {
   if (!(n in SUITES)) {
     console.error(
@@ -83,4 +88,10 @@ for (const name of chosen) {
 }
 rmSync(dir, { recursive: true, force: true });
 console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+if (process.env.AMBIT_TEST_SUMMARY_FILE) {
+  appendFileSync(
+    process.env.AMBIT_TEST_SUMMARY_FILE,
+    `${chosen.join('+')} ${total.passed} ${total.failed} ${total.skipped}\n`,
+  );
+}
 process.exit(ok && total.tests > 0 ? 0 : 1);

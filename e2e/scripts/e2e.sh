@@ -13,7 +13,7 @@ fi
 rm -f "${AMBIT_E2E_DIR:-/tmp/ambit-e2e}/peak-memory"
 start=$(date +%s)
 set +e
-AMBIT_E2E_KEEP=${AMBIT_E2E_KEEP:-} scripts/with-toolchain pnpm exec vitest run --config e2e/vitest.e2e.config.ts "$@"
+AMBIT_E2E_KEEP=${AMBIT_E2E_KEEP:-} scripts/with-toolchain node scripts/run-tests.ts e2e -- "$@"
 rc=$?
 set -e
 echo "[e2e] total $(($(date +%s) - start))s, exit $rc" >&2

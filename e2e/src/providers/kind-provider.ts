@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterAccess, ClusterProvider, ImageSpec } from './cluster-provider.ts';
+import { helmUpgradeInstall } from './helm-install.ts';
 import { runCommand } from './run-command.ts';
 
 const e2eDir = new URL('../..', import.meta.url).pathname;
@@ -85,23 +86,13 @@ export class KindProvider implements ClusterProvider {
     namespace: string,
     values: Record<string, string> = {},
   ): Promise<void> {
-    const access = this.#access ?? (await this.up());
-    const sets = Object.entries(values).flatMap(([k, v]) => ['--set', `${k}=${v}`]);
-    await runCommand(access.helm, [
-      'upgrade',
-      '--install',
+    await helmUpgradeInstall(
+      this.#access ?? (await this.up()),
       release,
-      join(repoRoot, chartDir),
-      '--namespace',
+      chartDir,
       namespace,
-      '--create-namespace',
-      '--wait',
-      '--timeout',
-      '5m',
-      '--kubeconfig',
-      access.kubeconfig,
-      ...sets,
-    ]);
+      values,
+    );
   }
 
   async down(): Promise<void> {

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { Socket } from 'node:net';
 import { socketInNetns } from '@ambit/netns';
+import { closedConnectionsExcerpt } from './dev/metrics-excerpt.ts';
 import {
   InpodCluster,
   type ClusterPod,
@@ -184,22 +185,7 @@ export async function runInpodDemo(): Promise<void> {
     const metrics = await (await fetch(`http://${m.host}:${m.port}/metrics`)).text();
     console.log('');
     console.log(`metrics excerpt (node-b, http://${m.host}:${m.port}/metrics):`);
-    for (const line of metrics.split('\n')) {
-      if (!line.startsWith('istio_tcp_connections_closed_total{reporter="destination"')) continue;
-      const keepLabels = [
-        'source_workload',
-        'destination_workload',
-        'source_principal',
-        'connection_security_policy',
-        'response_flags',
-      ];
-      const labels = [...line.matchAll(/(\w+)="([^"]*)"/g)]
-        .filter((x) => keepLabels.includes(x[1] ?? ''))
-        .map((x) => `${x[1]}="${x[2]}"`);
-      console.log(
-        `  istio_tcp_connections_closed_total{reporter="destination",${labels.join(',')},…} ${line.split(' ').pop()}`,
-      );
-    }
+    for (const line of closedConnectionsExcerpt(metrics)) console.log(line);
 
     if (keep) {
       console.log('');

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createLocalCaIssuer } from '@ambit/core/ca-service/local-ca-issuer';
 import { socks5Connect, Socks5Refusal } from './dev/socks5-client.ts';
+import { closedConnectionsExcerpt } from './dev/metrics-excerpt.ts';
 
 const MAIN = join(import.meta.dirname, 'main.ts');
 const keep = process.argv.includes('--keep');
@@ -255,22 +256,7 @@ async function main(): Promise<void> {
     const metrics = await (await fetch(`http://127.0.0.1:${NODES[1]!.metrics}/metrics`)).text();
     console.log('');
     console.log(`metrics excerpt (node-b, http://127.0.0.1:${NODES[1]!.metrics}/metrics):`);
-    for (const line of metrics.split('\n')) {
-      if (!line.startsWith('istio_tcp_connections_closed_total{reporter="destination"')) continue;
-      const keepLabels = [
-        'source_workload',
-        'destination_workload',
-        'source_principal',
-        'connection_security_policy',
-        'response_flags',
-      ];
-      const labels = [...line.matchAll(/(\w+)="([^"]*)"/g)]
-        .filter((m) => keepLabels.includes(m[1] ?? ''))
-        .map((m) => `${m[1]}="${m[2]}"`);
-      console.log(
-        `  istio_tcp_connections_closed_total{reporter="destination",${labels.join(',')},…} ${line.split(' ').pop()}`,
-      );
-    }
+    for (const line of closedConnectionsExcerpt(metrics)) console.log(line);
     const denied = metrics
       .split('\n')
       .find((l) => l.startsWith('ambit_ztunnel_connections_denied_total{'));

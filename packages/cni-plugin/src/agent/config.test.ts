@@ -26,4 +26,16 @@ describe('node agent config: where pod facts come from', () => {
     ).toThrow(/exclude each other/);
     expect(() => parseAgentConfig('kubeconfig: kc\n', 'run')).toThrow(/not an absolute path/);
   });
+
+  it('log level: info by default, from the file or --log-level; anything else refused', () => {
+    expect(parseAgentConfig('podsFile: /p.yaml', 'run').logLevel).toBe('info');
+    expect(parseAgentConfig('podsFile: /p.yaml\nlogLevel: debug', 'run').logLevel).toBe('debug');
+    expect(
+      parseAgentConfig('podsFile: /p.yaml\nlogLevel: debug', 'run', 'f', { logLevel: 'warn' })
+        .logLevel,
+    ).toBe('warn');
+    expect(() =>
+      parseAgentConfig('podsFile: /p.yaml\nlogLevel: loud', 'run', 'agent.yaml'),
+    ).toThrow(/agent\.yaml: .*logLevel.*"loud" is not one of debug, info, warn, error/);
+  });
 });

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseDocument } from 'yaml';
 import { CniAgentConfigError } from '@ambit/core/errors';
+import type { LogLevel } from '@ambit/core/log';
 import { INPOD_DEFAULT_SOCKET } from '@ambit/core/inpod/protocol';
 import { FieldReader } from '@ambit/core/mesh/field-reader';
 import { DEFAULT_AGENT_SOCKET } from '../cni-wire.ts';
@@ -24,6 +25,8 @@ export interface AgentConfig {
   /** Where pod and namespace facts come from: a local YAML file, or the Kubernetes API. */
   pods: { file: string } | { kubeconfig?: string };
   ackTimeoutMs: number;
+  /** debug, info (default), warn or error. */
+  logLevel: LogLevel;
   /** Node-side probe SNAT; `netns` undefined = the agent's own netns. */
   probeSnat?: { netns?: string };
   install?: {
@@ -35,11 +38,14 @@ export interface AgentConfig {
   };
 }
 
-/** Command-line values that override the file (`--node-name`, `--kubeconfig`). */
+/** Command-line values that override the file (`--node-name`, `--kubeconfig`, `--log-level`). */
 export interface AgentFlags {
   nodeName?: string;
   kubeconfig?: string;
+  logLevel?: string;
 }
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
 export function parseAgentConfig(
   text: string,
@@ -60,6 +66,7 @@ export function parseAgentConfig(
     'podsFile',
     'kubeconfig',
     'ackTimeoutMs',
+    'logLevel',
     'probeSnat',
     'install',
   ]);
@@ -99,8 +106,17 @@ export function parseAgentConfig(
       : kubeconfig !== undefined
         ? { kubeconfig }
         : {};
+  const level =
+    flags.logLevel ?? (o.logLevel === undefined ? 'info' : r.string(o.logLevel, 'logLevel'));
+  const logLevel = LOG_LEVELS.find((l) => l === level);
+  if (logLevel === undefined) {
+    throw new CniAgentConfigError(
+      `${file}: logLevel: ${JSON.stringify(level)} is not one of ${LOG_LEVELS.join(', ')}`,
+    );
+  }
   return Object.freeze({
     command,
+    logLevel,
     node: flags.nodeName ?? (o.node === undefined ? hostname() : r.string(o.node, 'node')),
     cniSocket: path(o.cniSocket, 'cniSocket', DEFAULT_AGENT_SOCKET),
     ztunnelSocket: path(o.ztunnelSocket, 'ztunnelSocket', INPOD_DEFAULT_SOCKET),
@@ -113,7 +129,7 @@ export function parseAgentConfig(
   });
 }
 
-/** `ambit-node-agent [run|install|uninstall] --config <file> [--node-name <n>] [--kubeconfig <f>]` */
+/** `ambit-node-agent [run|install|uninstall] --config <file> [--node-name <n>] [--kubeconfig <f>] [--log-level <l>]` */
 export async function loadAgentConfig(argv: readonly string[]): Promise<AgentConfig> {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -121,6 +137,7 @@ export async function loadAgentConfig(argv: readonly string[]): Promise<AgentCon
       config: { type: 'string', short: 'c' },
       'node-name': { type: 'string' },
       kubeconfig: { type: 'string' },
+      'log-level': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -142,5 +159,6 @@ export async function loadAgentConfig(argv: readonly string[]): Promise<AgentCon
   return parseAgentConfig(text, command, values.config, {
     ...(nodeName !== undefined ? { nodeName } : {}),
     ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+    ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
   });
 }

@@ -12,7 +12,8 @@ import { LocalPodSource } from './local-pod-source.ts';
 import { NodeAgent } from './node-agent.ts';
 import type { PodSource } from './pod-source.ts';
 
-const log = createLogger({ fields: { component: 'ambit-node-agent' } });
+/** Replaced by one at the configured level once the config is read. */
+let log = createLogger({ fields: { component: 'ambit-node-agent' } });
 
 /** The local pods file (reloaded when it changes), or the Kubernetes API (file or in-cluster). */
 async function openPodSource(cfg: AgentConfig, logger: Logger): Promise<PodSource> {
@@ -39,6 +40,7 @@ async function openPodSource(cfg: AgentConfig, logger: Logger): Promise<PodSourc
 
 async function main(): Promise<void> {
   const cfg = await loadAgentConfig(process.argv.slice(2));
+  log = createLogger({ level: cfg.logLevel, fields: { component: 'ambit-node-agent' } });
   const pluginConfig = { agentSocket: cfg.cniSocket, timeoutMs: cfg.install?.timeoutMs };
   if (cfg.command === 'uninstall') {
     await uninstallCni(cfg.install!);

@@ -110,7 +110,17 @@ write_node_config() {
   dir=$(node_dir "$i")
   name=$(node_name "$i")
   ip=$(node_ip "$i")
-  mkdir -p "$dir"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,volume-plugins}
+  mkdir -p "$dir"/{containerd,cni/bin,cni/net.d,cni/ipam,kubelet,pod-logs,volume-plugins}
+  # Pod network namespaces live under containerd's state dir (netns_mounts_under_state_dir). The
+  # node agent and ztunnel mount that dir with HostToContainer propagation, which needs a shared
+  # mount; / on this machine is private, so make the dir a shared mount of its own (before
+  # containerd starts: later, a bind would stack over the pods' netns mounts). `down` unmounts it.
+  local netns_dir="$dir/containerd/state/io.containerd.grpc.v1.cri/netns"
+  mkdir -p "$netns_dir"
+  if ! mountpoint -q "$netns_dir"; then
+    mount --bind "$netns_dir" "$netns_dir"
+    mount --make-shared "$netns_dir"
+  fi
   put "$dir/resolv.conf" < /dev/null # pods with dnsPolicy Default get no nameserver from the machine
   put "$dir/containerd.toml" << EOF
 version = 3
@@ -135,7 +145,8 @@ state = "$dir/containerd/state"
   # Permission denied"). Clamp to containerd's own score instead, as rootless setups do.
   restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ["/usr/lib/cni"]
+    # The node's own bin dir first: the node agent installs ambit-cni there (not into the machine's).
+    bin_dirs = ["$dir/cni/bin", "/usr/lib/cni"]
     conf_dir = "$dir/cni/net.d"
     max_conf_num = 1
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
@@ -266,7 +277,7 @@ node_down() {
   cg_kill "$(cg_name "$i")"
   # Pod volumes, container root filesystems and pod network namespaces are mounts under the node dir.
   if [ -d "$dir" ]; then
-    findmnt -rn -o TARGET | grep "^$dir/" | sort -r | while read -r m; do umount -l "$m" 2> /dev/null || true; done
+    findmnt -rn -o TARGET | { grep "^$dir/" || true; } | sort -r | while read -r m; do umount -l "$m" 2> /dev/null || true; done
     rm -rf "$dir"
   fi
 }

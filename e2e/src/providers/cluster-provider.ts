@@ -3,6 +3,8 @@
 
 /** What a test needs to talk to a cluster, whoever made it. */
 export interface ClusterAccess {
+  /** Which provider made the cluster (tests pick the same one with `selectProvider(provider)`). */
+  readonly provider: 'local' | 'kind';
   /** Admin (cluster-admin) kubeconfig. */
   readonly kubeconfig: string;
   /** kubectl for that cluster. */
@@ -40,6 +42,23 @@ export interface ClusterProvider {
     namespace: string,
     values?: Record<string, string>,
   ): Promise<void>;
+  /**
+   * Builds Ambit's four images (controller, ztunnel, node-agent, waypoint) from this checkout and
+   * makes them present on every node (local: images/build-local.sh --import; kind: docker build
+   * of images/Dockerfile + kind load).
+   */
+  loadAmbitImages(): Promise<void>;
+  /**
+   * Helm values that make charts/ambit work on this cluster with the images of
+   * `loadAmbitImages` (local: one nodeGroups entry per node with its own host paths).
+   */
+  meshValues(access: ClusterAccess): Promise<Record<string, unknown>>;
+  /**
+   * The command line that runs `argv` in a node's network namespace, as root (local:
+   * `ip netns exec ambit-<node> …`; kind: `docker exec <node> …`). Tools come from the
+   * machine (local) or the node image (kind).
+   */
+  nodeCommand(node: string, argv: readonly string[]): readonly string[];
   /** Deletes everything the provider created (idempotent). */
   down(): Promise<void>;
 }

@@ -3,7 +3,7 @@
 // installed with helm. kind, docker, kubectl and helm come from PATH (or $KIND, $DOCKER, $KUBECTL,
 // $HELM). The cluster name is AMBIT_KIND_CLUSTER (default ambit-e2e); AMBIT_KIND_NODE_IMAGE picks
 // the node image (kind's default otherwise).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterAccess, ClusterProvider, ImageSpec } from './cluster-provider.ts';
@@ -56,6 +56,7 @@ export class KindProvider implements ClusterProvider {
     );
     await this.loadImage(kindTestImage);
     this.#access = {
+      provider: 'kind',
       kubeconfig,
       kubectl: tool('kubectl'),
       helm: tool('helm'),
@@ -93,6 +94,32 @@ export class KindProvider implements ClusterProvider {
       namespace,
       values,
     );
+  }
+
+  /** images/Dockerfile, one target per component, tagged localhost/ambit/<c>:<appVersion>. */
+  async loadAmbitImages(): Promise<void> {
+    const chart = readFileSync(join(repoRoot, 'charts/ambit/Chart.yaml'), 'utf8');
+    const version = /^appVersion:\s*'?([^'\s]+)'?/m.exec(chart)?.[1];
+    if (!version) throw new Error('no appVersion in charts/ambit/Chart.yaml');
+    for (const c of ['controller', 'ztunnel', 'node-agent', 'waypoint']) {
+      const ref = `localhost/ambit/${c}:${version}`;
+      await runCommand(
+        tool('docker'),
+        ['build', '-f', join(repoRoot, 'images/Dockerfile'), '--target', c, '-t', ref, repoRoot],
+        { showProgress: true },
+      );
+      await runCommand(tool('kind'), ['load', 'docker-image', ref, '--name', this.cluster]);
+    }
+  }
+
+  /** kind nodes have the chart's default host paths (docs/install.md). */
+  meshValues(): Promise<Record<string, unknown>> {
+    return Promise.resolve({ image: { registry: 'localhost/ambit', pullPolicy: 'Never' } });
+  }
+
+  /** A kind node is a container named after the node. */
+  nodeCommand(node: string, argv: readonly string[]): readonly string[] {
+    return [tool('docker'), 'exec', node, ...argv];
   }
 
   async down(): Promise<void> {

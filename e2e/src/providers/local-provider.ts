@@ -1,6 +1,7 @@
 // The local provider: the cluster e2e/scripts/cluster.sh builds and runs on this machine (a
 // control plane as processes, nodes in network namespaces with containerd and the real kubelet).
 // Needs root and Go; the first run builds the binaries (tens of minutes), later runs reuse them.
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterAccess, ClusterProvider, ImageSpec } from './cluster-provider.ts';
 import { helmUpgradeInstall } from './helm-install.ts';
@@ -9,6 +10,8 @@ import { runCommand } from './run-command.ts';
 const e2eDir = new URL('../..', import.meta.url).pathname;
 const repoRoot = join(e2eDir, '..');
 const script = (name: string): string => join(e2eDir, 'scripts', name);
+/** The cluster's state directory (e2e/scripts/lib.sh). */
+const stateDir = process.env.AMBIT_E2E_DIR ?? '/tmp/ambit-e2e';
 
 function parseEnv(text: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -40,7 +43,7 @@ export class LocalProvider implements ClusterProvider {
     if (!kubeconfig || !kubectl || !helm || !testImage) {
       throw new Error(`cluster.sh env gave an incomplete answer: ${JSON.stringify([...env])}`);
     }
-    this.#access = { kubeconfig, kubectl, helm, testImage };
+    this.#access = { provider: 'local', kubeconfig, kubectl, helm, testImage };
     return this.#access;
   }
 
@@ -72,8 +75,52 @@ export class LocalProvider implements ClusterProvider {
     );
   }
 
+  /** images/build-local.sh --import (umoci, no Docker): localhost/ambit/<component>:<appVersion>. */
+  async loadAmbitImages(): Promise<void> {
+    await runCommand('bash', [join(repoRoot, 'images/build-local.sh'), '--import']);
+  }
+
+  /**
+   * The nodes share this machine's filesystem, so each gets its own DaemonSets (a nodeGroups
+   * entry) with its own CNI dirs, run dir, state dir and containerd's pod netns dir (the node's
+   * containerd keeps netns under its state dir: netns_mounts_under_state_dir).
+   */
+  meshValues(): Promise<Record<string, unknown>> {
+    return Promise.resolve(localMeshValues());
+  }
+
+  /** Node e2e-node-N is the network namespace ambit-e2e-node-N. */
+  nodeCommand(node: string, argv: readonly string[]): readonly string[] {
+    return ['ip', 'netns', 'exec', `ambit-${node}`, ...argv];
+  }
+
   async down(): Promise<void> {
     await runCommand(script('cluster.sh'), ['down'], { showProgress: true });
     this.#access = undefined;
   }
+}
+
+function localMeshValues(): Record<string, unknown> {
+  const nodes = readdirSync(join(stateDir, 'nodes'), { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name.startsWith('e2e-node-'))
+    .map((d) => d.name)
+    .sort();
+  if (nodes.length === 0) throw new Error(`no local cluster nodes under ${stateDir}/nodes`);
+  return {
+    image: { registry: 'localhost/ambit', pullPolicy: 'Never' },
+    nodeGroups: nodes.map((node) => {
+      const dir = join(stateDir, 'nodes', node);
+      return {
+        name: node.replace(/^e2e-/, ''),
+        nodeLabel: { key: 'kubernetes.io/hostname', values: [node] },
+        hostPaths: {
+          cniConfDir: `${dir}/cni/net.d`,
+          cniBinDir: `${dir}/cni/bin`,
+          runDir: `${dir}/ambit/run`,
+          netnsDir: `${dir}/containerd/state/io.containerd.grpc.v1.cri/netns`,
+          stateDir: `${dir}/ambit/state`,
+        },
+      };
+    }),
+  };
 }

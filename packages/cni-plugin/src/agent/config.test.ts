@@ -38,4 +38,23 @@ describe('node agent config: where pod facts come from', () => {
       parseAgentConfig('podsFile: /p.yaml\nlogLevel: loud', 'run', 'agent.yaml'),
     ).toThrow(/agent\.yaml: .*logLevel.*"loud" is not one of debug, info, warn, error/);
   });
+
+  it('daemonSet: from --daemonset or the file, <namespace>/<name>, Kubernetes source only', () => {
+    expect(parseAgentConfig('node: n1\n', 'run').daemonSet).toBeUndefined();
+    expect(parseAgentConfig('daemonSet: ambit-system/ambit-node-agent\n', 'run').daemonSet).toEqual(
+      { namespace: 'ambit-system', name: 'ambit-node-agent' },
+    );
+    expect(
+      parseAgentConfig('daemonSet: a/b\n', 'run', 'f', {
+        daemonSet: 'ambit-system/ambit-node-agent-n1',
+      }).daemonSet,
+    ).toEqual({ namespace: 'ambit-system', name: 'ambit-node-agent-n1' });
+    for (const bad of ['ambit-node-agent', 'a/b/c', 'Ambit/x', '/x'])
+      expect(() => parseAgentConfig('', 'run', 'f', { daemonSet: bad })).toThrow(
+        /daemonSet: .* is not <namespace>\/<name>/,
+      );
+    expect(() => parseAgentConfig('podsFile: /p.yaml\ndaemonSet: a/b\n', 'run')).toThrow(
+      /needs the Kubernetes API/,
+    );
+  });
 });

@@ -5,6 +5,7 @@
 //   podsFile: /etc/ambit/pods.yaml    # development; without it: the Kubernetes API
 //   kubeconfig: /etc/ambit/kubeconfig # or --kubeconfig; neither: in-cluster
 //   install: { pluginBinary: /opt/ambit/ambit-cni, cniBinDir: /opt/cni/bin, cniConfDir: /etc/cni/net.d }
+//   daemonSet: ambit-system/ambit-node-agent  # or --daemonset; tells an uninstall from a restart
 
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -29,6 +30,11 @@ export interface AgentConfig {
   logLevel: LogLevel;
   /** Node-side probe SNAT; `netns` undefined = the agent's own netns. */
   probeSnat?: { netns?: string };
+  /**
+   * The agent's own DaemonSet (Kubernetes pod source only): when it is deleted, stopping the agent
+   * uninstalls (shutdown-decision.ts); without it, stopping is always a restart.
+   */
+  daemonSet?: { namespace: string; name: string };
   install?: {
     pluginBinary: string;
     cniBinDir: string;
@@ -38,12 +44,16 @@ export interface AgentConfig {
   };
 }
 
-/** Command-line values that override the file (`--node-name`, `--kubeconfig`, `--log-level`). */
+/** Command-line values that override the file (`--node-name`, `--kubeconfig`, `--log-level`, `--daemonset`). */
 export interface AgentFlags {
   nodeName?: string;
   kubeconfig?: string;
   logLevel?: string;
+  daemonSet?: string;
 }
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
@@ -69,6 +79,7 @@ export function parseAgentConfig(
     'logLevel',
     'probeSnat',
     'install',
+    'daemonSet',
   ]);
   const path = (v: unknown, p: string, dflt?: string): string => {
     const s = v === undefined && dflt !== undefined ? dflt : r.string(v, p);
@@ -95,11 +106,22 @@ export function parseAgentConfig(
           : r.integer(i.timeoutMs, 'install.timeoutMs', 1, 600_000),
     };
   }
+  let daemonSet: AgentConfig['daemonSet'];
+  const ds =
+    flags.daemonSet ?? (o.daemonSet === undefined ? undefined : r.string(o.daemonSet, 'daemonSet'));
+  if (ds !== undefined) {
+    const [namespace = '', name = '', ...rest] = ds.split('/');
+    if (rest.length > 0 || !DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(name))
+      r.fail('daemonSet', `${JSON.stringify(ds)} is not <namespace>/<name>`);
+    daemonSet = { namespace, name };
+  }
   if (command !== 'run' && install === undefined) r.fail('install', `required for ${command}`);
   const kubeconfig =
     flags.kubeconfig ?? (o.kubeconfig === undefined ? undefined : path(o.kubeconfig, 'kubeconfig'));
   if (o.podsFile !== undefined && kubeconfig !== undefined)
     r.fail('podsFile', 'podsFile (local pod facts) and kubeconfig exclude each other');
+  if (daemonSet !== undefined && o.podsFile !== undefined)
+    r.fail('daemonSet', 'needs the Kubernetes API (it cannot go with podsFile)');
   const pods: AgentConfig['pods'] =
     o.podsFile !== undefined
       ? { file: path(o.podsFile, 'podsFile') }
@@ -126,10 +148,14 @@ export function parseAgentConfig(
       o.ackTimeoutMs === undefined ? 5000 : r.integer(o.ackTimeoutMs, 'ackTimeoutMs', 1, 600_000),
     ...(probeSnat ? { probeSnat } : {}),
     ...(install ? { install } : {}),
+    ...(daemonSet ? { daemonSet } : {}),
   });
 }
 
-/** `ambit-node-agent [run|install|uninstall] --config <file> [--node-name <n>] [--kubeconfig <f>] [--log-level <l>]` */
+/**
+ * `ambit-node-agent [run|install|uninstall] --config <file> [--node-name <n>] [--kubeconfig <f>]
+ * [--log-level <l>] [--daemonset <namespace>/<name>]`
+ */
 export async function loadAgentConfig(argv: readonly string[]): Promise<AgentConfig> {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -138,6 +164,7 @@ export async function loadAgentConfig(argv: readonly string[]): Promise<AgentCon
       'node-name': { type: 'string' },
       kubeconfig: { type: 'string' },
       'log-level': { type: 'string' },
+      daemonset: { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -160,5 +187,6 @@ export async function loadAgentConfig(argv: readonly string[]): Promise<AgentCon
     ...(nodeName !== undefined ? { nodeName } : {}),
     ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
     ...(values['log-level'] !== undefined ? { logLevel: values['log-level'] } : {}),
+    ...(values.daemonset !== undefined ? { daemonSet: values.daemonset } : {}),
   });
 }

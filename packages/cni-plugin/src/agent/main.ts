@@ -4,19 +4,25 @@
 import { watchFile } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '@ambit/core/log';
+import { shutdownAgent } from './agent-shutdown.ts';
 import { CniServer } from './cni-server.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { installCni, uninstallCni } from './install-cni.ts';
 import { KubePodSource } from './kube-pod-source.ts';
 import { LocalPodSource } from './local-pod-source.ts';
 import { NodeAgent } from './node-agent.ts';
+import { OwnDaemonSet } from './own-daemonset.ts';
 import type { PodSource } from './pod-source.ts';
+import { decideShutdown } from './shutdown-decision.ts';
 
 /** Replaced by one at the configured level once the config is read. */
 let log = createLogger({ fields: { component: 'ambit-node-agent' } });
 
 /** The local pods file (reloaded when it changes), or the Kubernetes API (file or in-cluster). */
-async function openPodSource(cfg: AgentConfig, logger: Logger): Promise<PodSource> {
+async function openPodSource(
+  cfg: AgentConfig,
+  logger: Logger,
+): Promise<{ source: PodSource; kubeConfig?: KubeConfig }> {
   if ('file' in cfg.pods) {
     const local = new LocalPodSource(cfg.pods.file);
     await local.reload();
@@ -27,7 +33,7 @@ async function openPodSource(cfg: AgentConfig, logger: Logger): Promise<PodSourc
           logger.error('pods file refused; keeping the last good copy', { err }),
         );
     });
-    return local;
+    return { source: local };
   }
   const kubeConfig = new KubeConfig();
   if (cfg.pods.kubeconfig === undefined) kubeConfig.loadFromCluster();
@@ -35,7 +41,7 @@ async function openPodSource(cfg: AgentConfig, logger: Logger): Promise<PodSourc
   const kube = new KubePodSource({ kubeConfig, node: cfg.node, logger });
   await kube.start();
   logger.info('watching the Kubernetes API', { node: cfg.node });
-  return kube;
+  return { source: kube, kubeConfig };
 }
 
 async function main(): Promise<void> {
@@ -53,7 +59,7 @@ async function main(): Promise<void> {
   }
   if (cfg.command === 'install') return;
 
-  const source = await openPodSource(cfg, log);
+  const { source, kubeConfig } = await openPodSource(cfg, log);
   const agent = new NodeAgent({
     node: cfg.node,
     source,
@@ -66,17 +72,48 @@ async function main(): Promise<void> {
     socketPath: cfg.cniSocket,
     handle: (req) => agent.handleCni(req),
   });
+  // Its own DaemonSet tells an uninstall (deleted) from a restart (still there) at SIGTERM.
+  const ownDs =
+    cfg.daemonSet && kubeConfig
+      ? new OwnDaemonSet({
+          kubeConfig,
+          ...cfg.daemonSet,
+          logger: log,
+          onChange: (_view, uninstalling) => agent.setUninstalling(uninstalling),
+        })
+      : undefined;
   // Listen first: ambit-cni calls that arrive while the agent reconciles wait in its queue.
   await server.listen();
+  await ownDs?.start();
   await agent.start();
-  log.info('node agent ready', { cniSocket: cfg.cniSocket, ztunnelSocket: cfg.ztunnelSocket });
-  const stop = (): void => {
-    void Promise.all([server.close(), agent.close()])
-      .then(() => source.close())
-      .then(() => process.exit(0));
+  log.info('node agent ready', {
+    cniSocket: cfg.cniSocket,
+    ztunnelSocket: cfg.ztunnelSocket,
+    daemonSet: ownDs?.id ?? 'none (a stop is always a restart)',
+  });
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      const facts = ownDs
+        ? await ownDs.shutdownFacts()
+        : { daemonSet: undefined, watched: 'unknown' as const, seen: false, probe: undefined };
+      const plan = decideShutdown(facts);
+      log.info(`${signal}: ${plan.uninstall ? 'uninstall' : 'restart'}`, {
+        reason: plan.reason,
+        watched: facts.watched,
+        probe: facts.probe?.kind,
+      });
+      await shutdownAgent({ plan, agent, server, install: cfg.install, log });
+      await ownDs?.close();
+      await source.close();
+    })()
+      .catch((err: unknown) => log.error('stopping failed', { err }))
+      .finally(() => process.exit(0));
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {

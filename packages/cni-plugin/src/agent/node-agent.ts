@@ -8,6 +8,7 @@
 // rolls the rules back, so a pod is never left captured towards a ztunnel that does not know it.
 
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { MeshError } from '@ambit/core/errors';
 import { InpodClient } from '@ambit/core/inpod/client';
 import type { InpodPod } from '@ambit/core/inpod/protocol';
@@ -20,6 +21,7 @@ import {
   podRulesScript,
   POD_TABLE,
   removePodRulesScript,
+  removeNodeProbeScript,
   removeReplyRoutingCommands,
   replyRoutingCommands,
 } from './pod-rules.ts';
@@ -42,6 +44,20 @@ export interface NodeAgentOptions {
   nft?: NftRunner;
   ip?: IpRunner;
   logger?: Logger;
+  /** How many pods releaseAll() works on at once (default 4). */
+  releaseConcurrency?: number;
+  /** How long releaseAll() waits for ztunnel and the annotation writes (default 10 s). */
+  releaseDeadlineMs?: number;
+}
+
+/** What releaseAll() did, for the log. */
+export interface ReleaseSummary {
+  released: number;
+  /** Pods whose rules could not all be removed (each logged). */
+  failed: number;
+  ztunnelTold: boolean;
+  /** The annotation removals finished within the deadline (their failures are logged). */
+  annotationsDone: boolean;
 }
 
 const reply = (result: 'enrolled' | 'not-ambient' | 'released' | 'ok'): CniWireReply => ({
@@ -70,6 +86,10 @@ export class NodeAgent {
   #client: InpodClient | undefined;
   #appliedProbe: string | undefined;
   #closed = false;
+  /** The mesh is being uninstalled: new pods are not captured. */
+  #uninstalling = false;
+  /** releaseAll() deleted the state file: nothing may write it again. */
+  #stateDeleted = false;
 
   constructor(opts: NodeAgentOptions) {
     this.#opts = opts;
@@ -128,6 +148,85 @@ export class NodeAgent {
     await this.#client?.close();
   }
 
+  /**
+   * Marks the agent as being uninstalled (its DaemonSet is going): from now on a CNI ADD leaves
+   * the pod uncaptured, so pods created during the uninstall start plain. Reversible (a DaemonSet
+   * that comes back).
+   */
+  setUninstalling(on: boolean): void {
+    if (on !== this.#uninstalling) {
+      this.#log.info(
+        on
+          ? 'mesh being uninstalled: new pods are no longer captured'
+          : 'uninstall called off: new pods are captured again',
+      );
+    }
+    this.#uninstalling = on;
+  }
+
+  /**
+   * The uninstall: releases every pod this agent enrolled (the same as a CNI DEL does: the pod's
+   * nft table, ip rule and route), removes the node probe table, tells ztunnel with one empty
+   * snapshot if it is still connected, removes the pods' ambit.dev/enrolled annotations where the
+   * API still allows it, and deletes the state file. ztunnel and the annotations are best effort,
+   * bounded by releaseDeadlineMs; rule removal is not (it is what keeps the pods reachable). Stops
+   * the agent: no reconcile runs afterwards. Never throws.
+   */
+  releaseAll(): Promise<ReleaseSummary> {
+    this.#uninstalling = true;
+    return this.#exclusive(async () => {
+      this.#closed = true;
+      const pods = [...this.#pods.values()].filter((p) => p.enrolled && existsSync(p.netns));
+      let failed = 0;
+      await inBatches(pods, this.#opts.releaseConcurrency ?? 4, async (p) => {
+        p.enrolled = undefined;
+        if (!(await this.#uncapture(p.netns, 'uninstall: could not remove capture rules')))
+          failed++;
+      });
+      for (const p of this.#pods.values()) p.enrolled = undefined;
+      if (this.#opts.probeSnat !== undefined) {
+        await this.#nft
+          .apply(this.#opts.probeSnat.netns, removeNodeProbeScript())
+          .catch((err: unknown) =>
+            this.#log.error('uninstall: could not remove the node probe table', { err }),
+          );
+        this.#appliedProbe = undefined;
+      }
+      const deadline = this.#opts.releaseDeadlineMs ?? 10_000;
+      let ztunnelTold = false;
+      if (this.#client?.synced) {
+        // One empty snapshot instead of a del per pod: ztunnel drops them all.
+        ztunnelTold = await withDeadline(this.#client.resync(), deadline).then(
+          (ok) => ok,
+          (err: unknown) => {
+            this.#log.warn('uninstall: ztunnel did not take the empty snapshot', { err });
+            return false;
+          },
+        );
+      }
+      const unmark = async (p: KnownPod): Promise<void> => {
+        const facts = await this.#opts.source.getPod(p.namespace, p.name);
+        if (facts) await this.#record(facts, false);
+      };
+      const annotationsDone = await withDeadline(
+        Promise.allSettled(pods.map(unmark)),
+        deadline,
+      ).catch(() => false);
+      if (!annotationsDone)
+        this.#log.warn('uninstall: pod annotations not all removed in time', {
+          deadlineMs: deadline,
+        });
+      await rm(this.#opts.stateFile, { force: true }).catch((err: unknown) =>
+        this.#log.warn('uninstall: could not delete the state file', { err }),
+      );
+      this.#stateDeleted = true;
+      this.#pods.clear();
+      const summary = { released: pods.length - failed, failed, ztunnelTold, annotationsDone };
+      this.#log.info('uninstall: pods released', { ...summary });
+      return summary;
+    });
+  }
+
   /** One CNI event from ambit-cni. Never throws: failures become a `refused` reply. */
   handleCni(req: CniWireRequest): Promise<CniWireReply> {
     return this.#exclusive(async () => {
@@ -174,6 +273,13 @@ export class NodeAgent {
 
   async #add(req: CniWireRequest): Promise<CniWireReply> {
     if (req.netns === undefined) return refused('CNI ADD without a netns', false);
+    if (this.#uninstalling) {
+      this.#log.info('pod not captured', {
+        pod: `${req.pod.namespace}/${req.pod.name}`,
+        reason: 'the mesh is being uninstalled',
+      });
+      return reply('not-ambient');
+    }
     let facts: PodFacts | undefined;
     try {
       facts = await this.#opts.source.getPod(req.pod.namespace, req.pod.name);
@@ -309,13 +415,20 @@ export class NodeAgent {
     await this.#nft.apply(pod.netns, podRulesScript());
   }
 
-  /** Undoes #capture (nft table first: without it nothing is marked). Never throws: logs. */
-  async #uncapture(netns: string, what: string): Promise<void> {
+  /**
+   * Undoes #capture (nft table first: without it nothing is marked). Never throws: logs. False
+   * when a step failed in a netns that still exists.
+   */
+  async #uncapture(netns: string, what: string): Promise<boolean> {
+    let ok = true;
     const warn = (err: unknown): void => {
-      if (existsSync(netns)) this.#log.warn(what, { netns, err });
+      if (!existsSync(netns)) return;
+      ok = false;
+      this.#log.warn(what, { netns, err });
     };
     await this.#nft.apply(netns, removePodRulesScript()).catch(warn);
     await this.#ip.run(netns, removeReplyRoutingCommands()).catch(warn);
+    return ok;
   }
 
   /** Rewrites the node-side probe SNAT when the set of captured IPs changed. Never throws. */
@@ -338,6 +451,7 @@ export class NodeAgent {
   }
 
   #save(): Promise<void> {
+    if (this.#stateDeleted) return Promise.resolve();
     return saveAgentState(this.#opts.stateFile, this.#pods.values());
   }
 
@@ -345,5 +459,29 @@ export class NodeAgent {
     const run = this.#queue.then(fn, fn);
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+}
+
+/** Runs `fn` over `items`, at most `n` at a time. */
+async function inBatches<T>(
+  items: readonly T[],
+  n: number,
+  fn: (t: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+/** Resolves true when `p` settles in time (rejecting like it), false after `ms`. */
+async function withDeadline(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

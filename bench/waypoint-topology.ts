@@ -98,6 +98,8 @@ export async function waypointTopology(o: {
   ztunnel: string;
   waypoint: string;
   hbonePair: string;
+  /** Extra node flags for the waypoint process (profiling: `--cpu-prof --cpu-prof-dir=DIR`). */
+  waypointNodeArgs?: readonly string[];
 }): Promise<WaypointTopology> {
   const net = `127.${randomInt(200, 250)}.${randomInt(1, 250)}`;
   const serverIp = `${net}.2`;
@@ -179,6 +181,7 @@ services:
       '-c',
       `exec "$0" "$@" >> '${wpLog}' 2>&1`,
       o.node,
+      ...(o.waypointNodeArgs ?? []),
       o.waypoint,
       ...['--name', 'bench-waypoint', '--namespace', 'bench', '--config-file', meshFile],
       ...['--identity-dir', idDir, '--hbone', `${waypointIp}:${waypointPort}`],

@@ -4,6 +4,9 @@
 // of the waypoint (and of the other proxies, for comparison). Targets: waypoint ≤ 0.25 vCPU and
 // ≤ 60 MB at 1,000 req/s; maximum req/s through the waypoint ≥ 0.8× through the C L7 proxy.
 //   make bench-waypoint ARGS="--quick"     (builds the bundles, installs fortio/haproxy if missing)
+//   ARGS="--quick --paths waypoint,haproxy" runs only those paths (iterating on one of them);
+//   WAYPOINT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/wp" adds node flags to the waypoint process
+//   (profiles are written when it exits, at the end of the run).
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -29,6 +32,7 @@ function options(argv: string[]) {
       quick: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       out: { type: 'string' },
+      paths: { type: 'string' },
     },
     strict: true,
   });
@@ -37,6 +41,7 @@ function options(argv: string[]) {
     quick,
     rounds: Number(values.rounds ?? (quick ? 1 : 3)),
     out: values.out,
+    paths: values.paths === undefined ? [...PATHS] : values.paths.split(','),
     fixedSeconds: quick ? 3 : 10,
     maxSeconds: quick ? 3 : 10,
     warmupSeconds: quick ? 1 : 3,
@@ -104,7 +109,9 @@ async function main(opts: Options): Promise<void> {
       ztunnel,
       waypoint,
       hbonePair: join(ROOT, 'build', 'hbone-pair.mjs'),
+      waypointNodeArgs: (process.env.WAYPOINT_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
     });
+    topo.paths = topo.paths.filter((p) => opts.paths.includes(p.name));
     const s = new Samples();
     const problems: string[] = [];
     const wpRss = () => memory(topo.waypointPid).rss / MB;
@@ -143,7 +150,8 @@ async function main(opts: Options): Promise<void> {
     }
 
     for (let round = 0; round < opts.rounds; round++) {
-      const order = [...topo.paths.slice(round % 4), ...topo.paths.slice(0, round % 4)];
+      const k = round % topo.paths.length;
+      const order = [...topo.paths.slice(k), ...topo.paths.slice(0, k)];
       for (const p of order) {
         const c0 = cpuOf(p);
         const r = await run(p, 1000, opts.fixedSeconds, `fixed-${round}`);

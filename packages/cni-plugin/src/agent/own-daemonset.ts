@@ -108,16 +108,17 @@ export class OwnDaemonSet {
 
   /** One GET, bounded by `timeoutMs`. Never throws. */
   async probe(timeoutMs = 3000): Promise<DaemonSetProbe> {
-    const timer = delay(timeoutMs, 'timeout' as const, { signal: this.#abort.signal }).catch(
-      () => 'timeout' as const,
-    );
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
     try {
       const got = await Promise.race([
         this.#apps.readNamespacedDaemonSet({
           namespace: this.#opts.namespace,
           name: this.#opts.name,
         }),
-        timer,
+        late,
       ]);
       if (got === 'timeout') return { kind: 'failed', error: `no answer within ${timeoutMs} ms` };
       return { kind: 'present', deleting: Boolean(got.metadata?.deletionTimestamp) };
@@ -134,6 +135,8 @@ export class OwnDaemonSet {
               ? err.message
               : String(err),
       };
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -160,7 +160,10 @@ state = "$dir/containerd/state"
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
 EOF
-  put "$dir/cni/net.d/10-ambit-e2e.conflist" << EOF
+  # The conflist is written once per node (down removes the node dir): after that it belongs to
+  # the runtime and to whatever chains itself into it, as on a real node (the mesh's node agent
+  # adds ambit-cni to it), so a second `up` on a running cluster must not undo that.
+  [ -e "$dir/cni/net.d/10-ambit-e2e.conflist" ] || put "$dir/cni/net.d/10-ambit-e2e.conflist" << EOF
 {
   "cniVersion": "1.0.0",
   "name": "ambit-e2e",

@@ -64,13 +64,15 @@ e2e-down:
 	@$(RUN) node e2e/src/cli.ts down
 
 # The Helm chart (issue 8): rendered-manifest tests and helm lint (charts/ambit/tests), and the
-# chart's CRDs copied from their source of truth, packages/controller/crds.
+# chart's CRDs (charts/ambit/files/crds, rendered by templates/crds.yaml so helm also upgrades and
+# deletes them) copied from their source of truth, packages/controller/crds.
 .PHONY: chart-test chart-crds images
 chart-test:
 	@$(RUN) pnpm exec vitest run --config charts/ambit/tests/vitest.config.ts
 
 chart-crds:
-	@cp packages/controller/crds/*.yaml charts/ambit/crds/
+	@mkdir -p charts/ambit/files/crds && rm -f charts/ambit/files/crds/*.yaml
+	@cp packages/controller/crds/*.yaml charts/ambit/files/crds/
 
 # Container images without Docker (umoci), imported into the local cluster's nodes when it runs:
 # localhost/ambit/{controller,ztunnel,node-agent,waypoint}:<chart appVersion>. images/build-local.sh.

@@ -83,18 +83,51 @@ describe('helm lint', () => {
 });
 
 describe('CRDs', () => {
-  it('are byte-identical copies of packages/controller/crds (the source of truth)', () => {
-    const src = `${REPO}packages/controller/crds`;
-    const names = readdirSync(src)
-      .filter((f) => f.endsWith('.yaml'))
-      .sort();
-    expect(readdirSync(`${CHART}/crds`).sort()).toEqual(names);
+  const src = `${REPO}packages/controller/crds`;
+  const names = readdirSync(src)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
+
+  it('files/crds are byte-identical copies of packages/controller/crds (the source of truth)', () => {
+    expect(readdirSync(`${CHART}/files/crds`).sort()).toEqual(names);
     for (const f of names) {
       expect(
-        readFileSync(`${CHART}/crds/${f}`, 'utf8'),
-        `charts/ambit/crds/${f} differs from packages/controller/crds: run make chart-crds`,
+        readFileSync(`${CHART}/files/crds/${f}`, 'utf8'),
+        `charts/ambit/files/crds/${f} differs from packages/controller/crds: run make chart-crds`,
       ).toBe(readFileSync(`${src}/${f}`, 'utf8'));
     }
+    // Nothing in crds/: helm would install those once and never upgrade or delete them.
+    expect(readdirSync(CHART)).not.toContain('crds');
+  });
+
+  it('are rendered as templates (installed, upgraded and deleted with the release), unchanged but for labels', () => {
+    const crds = defaults.all('CustomResourceDefinition');
+    expect(crds.map((c) => str(c, 'metadata.name')).sort()).toEqual(
+      names.map((f) => f.replace(/\.yaml$/, '')),
+    );
+    for (const f of names) {
+      const source = parse(readFileSync(`${src}/${f}`, 'utf8')) as Obj;
+      const rendered = defaults.get('CustomResourceDefinition', str(source, 'metadata.name'));
+      expect(rendered.spec, f).toEqual(source.spec);
+      expect(at(rendered, 'metadata.labels')).toMatchObject({
+        ...(at(source, 'metadata.labels') as object),
+        'app.kubernetes.io/managed-by': 'Helm',
+        'app.kubernetes.io/instance': 'ambit',
+      });
+      expect(at(rendered, 'metadata.annotations')).toBeUndefined();
+    }
+  });
+
+  it('crds.keep: helm uninstall leaves them (resource-policy keep); crds.install=false: none', () => {
+    const kept = render({ 'crds.keep': true }).all('CustomResourceDefinition');
+    expect(kept).toHaveLength(names.length);
+    for (const c of kept) {
+      expect(at(c, 'metadata.annotations')).toEqual({ 'helm.sh/resource-policy': 'keep' });
+    }
+    const none = render({ 'crds.install': false });
+    expect(none.all('CustomResourceDefinition')).toEqual([]);
+    expect(none.has('Deployment', 'ambit-controller')).toBe(true);
+    expect(() => render({ 'crds.delete': true })).toThrow(/additional properties 'delete'/);
   });
 });
 
@@ -105,6 +138,7 @@ describe('defaults', () => {
     expect(defaults.has('DaemonSet', 'ambit-node-agent')).toBe(true);
     expect(defaults.all('PeerAuthentication')).toEqual([]);
     const clusterScoped = [
+      'CustomResourceDefinition',
       'ClusterRole',
       'ClusterRoleBinding',
       'ValidatingAdmissionPolicy',
@@ -252,7 +286,21 @@ describe('defaults', () => {
       '/var/run/ambit',
       '/var/run/netns',
     ]);
-    expect(c.args).toEqual(['run', '--config=/etc/ambit/agent.yaml', '--node-name=$(NODE_NAME)']);
+    expect(c.args).toEqual([
+      'run',
+      '--config=/etc/ambit/agent.yaml',
+      '--node-name=$(NODE_NAME)',
+      '--daemonset=ambit-system/ambit-node-agent',
+    ]);
+  });
+
+  it('node agent: stopping can be an uninstall, so its grace period covers releasing every pod', () => {
+    expect(defaults.pod('DaemonSet', 'ambit-node-agent').terminationGracePeriodSeconds).toBe(60);
+    const r = render({ 'nodeAgent.terminationGracePeriodSeconds': 180 });
+    expect(r.pod('DaemonSet', 'ambit-node-agent').terminationGracePeriodSeconds).toBe(180);
+    expect(() => render({ 'nodeAgent.terminationGracePeriodSeconds': 1 })).toThrow(
+      /terminationGracePeriodSeconds/,
+    );
   });
 
   it('the sockets ambit-cni, the agent and ztunnel share are the same host paths in every container', () => {
@@ -329,6 +377,32 @@ describe('RBAC: least privilege', () => {
     const role = rules(defaults, 'Role', 'ambit-controller');
     expect(verbs(role, 'coordination.k8s.io', 'leases')).toEqual(['create', 'get', 'update']);
     expect(verbs(role, '', 'secrets')).toEqual(['create', 'get']);
+  });
+
+  it('node agent: reads its own DaemonSet only (by name, in the release namespace), to tell an uninstall', () => {
+    const role = rules(defaults, 'Role', 'ambit-node-agent');
+    expect(role).toEqual([
+      {
+        apiGroups: ['apps'],
+        resources: ['daemonsets'],
+        resourceNames: ['ambit-node-agent'],
+        verbs: ['get', 'list', 'watch'],
+      },
+    ]);
+    expect(at(defaults.get('Role', 'ambit-node-agent'), 'metadata.namespace')).toBe('ambit-system');
+    const binding = defaults.get('RoleBinding', 'ambit-node-agent');
+    expect(at(binding, 'roleRef')).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'Role',
+      name: 'ambit-node-agent',
+    });
+    expect(list(binding, 'subjects')).toEqual([
+      { kind: 'ServiceAccount', name: 'ambit-node-agent', namespace: 'ambit-system' },
+    ]);
+    // No cluster-wide right on DaemonSets.
+    expect(verbs(rules(defaults, 'ClusterRole', 'ambit-node-agent'), 'apps', 'daemonsets')).toEqual(
+      [],
+    );
   });
 
   it('node agent: pods and namespaces only; its patches limited by the admission policy', () => {
@@ -449,6 +523,13 @@ describe('value combinations', () => {
     expect(flag(r.container('DaemonSet', 'ztunnel-n1'), 'inpod-socket')).toBe(
       '/srv/n1/run/ztunnel.sock',
     );
+    expect(flag(r.container('DaemonSet', 'ambit-node-agent-n1'), 'daemonset')).toBe(
+      'ambit-system/ambit-node-agent-n1',
+    );
+    expect(rules(r, 'Role', 'ambit-node-agent')[0]?.resourceNames).toEqual([
+      'ambit-node-agent',
+      'ambit-node-agent-n1',
+    ]);
     const agentPod = r.pod('DaemonSet', 'ambit-node-agent-n1');
     expect(hostPath(agentPod, 'cni-conf')).toBe('/srv/n1/net.d');
     expect(hostPath(agentPod, 'cni-bin')).toBe('/opt/cni/bin'); // inherited from hostPaths

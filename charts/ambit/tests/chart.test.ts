@@ -445,6 +445,15 @@ describe('value combinations', () => {
     expect(secrets?.resourceNames).toEqual(['corp-intermediate']);
   });
 
+  it('workload certificate TTL: ca.workloadCertTtl becomes the controller flag; bad durations are refused', () => {
+    expect(flag(defaults.container('Deployment', 'ambit-controller'), 'workload-cert-ttl')).toBe(
+      undefined,
+    );
+    const r = render({ 'ca.workloadCertTtl': '90s' });
+    expect(flag(r.container('Deployment', 'ambit-controller'), 'workload-cert-ttl')).toBe('90s');
+    expect(() => render({ 'ca.workloadCertTtl': '1d' })).toThrow(/workloadCertTtl/);
+  });
+
   it('image overrides: registry and tag for all, a full repository for one, Never for local images', () => {
     const r = render({
       'image.registry': 'localhost/ambit',

@@ -46,7 +46,16 @@ export interface ControllerConfig {
   servingDnsNames: readonly string[];
   servingIps: readonly string[];
   logLevel: LogLevel;
+  /**
+   * Caps the lifetime of the workload certificates the CA issues (ztunnel, waypoints) and is the
+   * default when a request names none; undefined: the CA's defaults (24 h, at most 7 days).
+   */
+  workloadCertTtlMs?: number;
 }
+
+/** Bounds of --workload-cert-ttl. Below a minute renewals (at half-life) come too close together. */
+export const WORKLOAD_CERT_TTL_MIN_MS = 60_000;
+export const WORKLOAD_CERT_TTL_MAX_MS = 7 * 24 * 3_600_000;
 
 const OPTIONS = {
   kubeconfig: { type: 'string', env: 'KUBECONFIG', help: 'kubeconfig file (default: in-cluster)' },
@@ -131,6 +140,11 @@ const OPTIONS = {
     env: 'AMBIT_LOG_LEVEL',
     help: 'debug, info, warn or error (default info)',
   },
+  'workload-cert-ttl': {
+    type: 'string',
+    env: 'AMBIT_WORKLOAD_CERT_TTL',
+    help: 'lifetime of workload certificates, e.g. 1h, 90s, 1h30m (1m to 168h; default 24h)',
+  },
   help: { type: 'boolean', env: undefined, help: 'show this help' },
 } as const;
 
@@ -153,6 +167,28 @@ export function parseHostPort(what: string, v: string): HostPort {
   if (m === null || !(port >= 0 && port <= 65535))
     bad(what, `${JSON.stringify(v)} is not host:port`);
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** The CA's TTL options for a config: the flag caps every workload certificate and is the default. */
+export function workloadCertTtlOptions(config: Pick<ControllerConfig, 'workloadCertTtlMs'>): {
+  defaultTtlMs?: number;
+  maxTtlMs?: number;
+} {
+  const ttl = config.workloadCertTtlMs;
+  return ttl === undefined ? {} : { defaultTtlMs: Math.min(ttl, 24 * 3_600_000), maxTtlMs: ttl };
+}
+
+const UNIT_MS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000 };
+
+/** A Go-style duration of whole hours, minutes and seconds (`24h`, `90s`, `1h30m`) in ms. */
+export function parseDuration(what: string, v: string): number {
+  const parts = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(v);
+  if (parts === null || v === '')
+    bad(what, `${JSON.stringify(v)} is not a duration (e.g. 24h, 90s, 1h30m)`);
+  return (['h', 'm', 's'] as const).reduce(
+    (ms, unit, i) => ms + Number(parts[i + 1] ?? 0) * (UNIT_MS[unit] ?? 0),
+    0,
+  );
 }
 
 function list(v: string | undefined): string[] | undefined {
@@ -202,6 +238,16 @@ export function loadConfig(
   const level = get('log-level') ?? 'info';
   if (!['debug', 'info', 'warn', 'error'].includes(level))
     bad('--log-level', `${JSON.stringify(level)} is not debug, info, warn or error`);
+  const ttlFlag = get('workload-cert-ttl');
+  const workloadCertTtlMs =
+    ttlFlag === undefined ? undefined : parseDuration('--workload-cert-ttl', ttlFlag);
+  if (
+    workloadCertTtlMs !== undefined &&
+    !(
+      workloadCertTtlMs >= WORKLOAD_CERT_TTL_MIN_MS && workloadCertTtlMs <= WORKLOAD_CERT_TTL_MAX_MS
+    )
+  )
+    bad('--workload-cert-ttl', `${JSON.stringify(ttlFlag)}: use 1m to 168h`);
   const service = `ambit-controller.${namespace}`;
   const manifestsDir = manifests === undefined ? undefined : resolve(cwd, manifests);
   const kubeconfig = get('kubeconfig');
@@ -243,5 +289,6 @@ export function loadConfig(
     ),
     servingIps: Object.freeze(list(get('serving-ip')) ?? (fileMode ? ['127.0.0.1'] : [])),
     logLevel: level as LogLevel,
+    ...(workloadCertTtlMs !== undefined && { workloadCertTtlMs }),
   });
 }

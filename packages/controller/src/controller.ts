@@ -21,7 +21,7 @@ import {
 import { RootCertPublisher } from './ca/root-cert-publisher.ts';
 import { issueServingCert } from './ca/serving-cert.ts';
 import { createTokenReviewer } from './ca/token-review.ts';
-import type { ControllerConfig } from './config.ts';
+import { workloadCertTtlOptions, type ControllerConfig } from './config.ts';
 import { createControllerMetrics, type ControllerMetrics } from './controller-metrics.ts';
 import { LeaderElector } from './election/leader-elector.ts';
 import { ClusterWatcher } from './kube/cluster-watcher.ts';
@@ -197,7 +197,10 @@ export class Controller {
       signal: this.#abort.signal,
     });
     this.#caSource = source;
-    this.#ca = await CertificateAuthority.load(material, { trustDomain: c.trustDomain });
+    this.#ca = await CertificateAuthority.load(material, {
+      trustDomain: c.trustDomain,
+      ...workloadCertTtlOptions(c),
+    });
     const ca = new CaService({
       ca: this.#ca,
       authenticate: this.#caAuth,

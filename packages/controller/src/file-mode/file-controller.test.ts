@@ -52,6 +52,8 @@ describe('file mode', () => {
         '127.0.0.1:0',
         '--monitoring-addr',
         '127.0.0.1:0',
+        '--workload-cert-ttl',
+        '2m',
       ],
       {},
     );
@@ -103,6 +105,13 @@ describe('file mode', () => {
     const ok = ca('node-a-token');
     try {
       expect((await ok.requestCertificate(id('shop', 'web'))).id).toBe(id('shop', 'web'));
+      // --workload-cert-ttl caps what a caller asks for, and is the default.
+      const asked = Date.now();
+      const long = await ok.requestCertificate(id('shop', 'web'), { ttlMs: 24 * 3_600_000 });
+      expect(long.notAfter.getTime()).toBeGreaterThan(asked + 60_000);
+      expect(long.notAfter.getTime()).toBeLessThanOrEqual(Date.now() + 120_000);
+      const plain = await ok.requestCertificate(id('shop', 'web'));
+      expect(plain.notAfter.getTime()).toBeLessThanOrEqual(Date.now() + 120_000);
       await expect(ok.requestCertificate(id('shop', 'db'))).rejects.toMatchObject({
         status: 403,
         message: expect.stringMatching(/NotOnCallerNode/) as unknown as string,

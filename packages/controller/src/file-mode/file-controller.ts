@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '@ambit/core/log';
 import { createMetricsRegistry, type Registry } from '@ambit/core/metrics/registry';
 import { authorizeIdentity, type CallerLookup } from '../ca/caller-policy.ts';
 import { issueServingCert } from '../ca/serving-cert.ts';
-import type { ControllerConfig } from '../config.ts';
+import { workloadCertTtlOptions, type ControllerConfig } from '../config.ts';
 import { TranslationLoop } from '../kube/translation-loop.ts';
 import { startMonitoringServer, type MonitoringServer } from '../monitoring-server.ts';
 import { ControllerServer } from '../server/controller-server.ts';
@@ -100,7 +100,10 @@ export class FileController {
       cfg.caDir ?? join(dir, '.ambit-ca'),
       cfg.trustDomain,
     );
-    this.#ca = await CertificateAuthority.load(material, { trustDomain: cfg.trustDomain });
+    this.#ca = await CertificateAuthority.load(material, {
+      trustDomain: cfg.trustDomain,
+      ...workloadCertTtlOptions(cfg),
+    });
     if (cfg.tokensFile !== undefined) this.#tokens = await readTokenFile(cfg.tokensFile);
     this.#loop = new TranslationLoop({
       store: this.store,

@@ -499,6 +499,15 @@ describe('value combinations', () => {
     expect(pa.apiVersion).toBe('ambit.dev/v1alpha1');
     expect(at(pa, 'metadata.namespace')).toBe('ambit-system');
     expect(pa.spec).toEqual({ mtls: { mode: 'STRICT' } });
+    // Its CRD is in the same release: before the CRD exists (first install, helm template) it is a
+    // post-install hook that the release adopts at the next upgrade.
+    expect(at(pa, 'metadata.annotations')).toEqual({
+      'helm.sh/hook': 'post-install',
+      'helm.sh/hook-delete-policy': 'before-hook-creation',
+      'meta.helm.sh/release-name': 'ambit',
+      'meta.helm.sh/release-namespace': 'ambit-system',
+    });
+    expect(at(pa, 'metadata.labels')).toMatchObject({ 'app.kubernetes.io/managed-by': 'Helm' });
   });
 
   it('one controller replica: no PodDisruptionBudget that would block every drain', () => {

@@ -150,3 +150,165 @@ describe('the node agent may write only its enrolment mark, only on its own node
     expect(z.out).toMatch(/cannot list resource "pods"/);
   });
 });
+
+describe('the node agent may read its own DaemonSet only (to tell an uninstall from a restart)', () => {
+  it('get/list/watch of ambit-node-agent in ambit-system; no other DaemonSet', () => {
+    const can = (args: string[]): string =>
+      kubectl(['auth', 'can-i', ...args, '-n', 'ambit-system', `--as=${AGENT}`]).out.trim();
+    for (const verb of ['get', 'list', 'watch'])
+      expect(can([verb, 'daemonsets.apps/ambit-node-agent'])).toBe('yes');
+    expect(can(['get', 'daemonsets.apps/ztunnel'])).toBe('no');
+    expect(can(['delete', 'daemonsets.apps/ambit-node-agent'])).toBe('no');
+    expect(can(['list', 'daemonsets.apps'])).toBe('no');
+  });
+});
+
+describe('upgrade and uninstall', () => {
+  const helmRun = (args: string[]): { ok: boolean; out: string } => {
+    const r = spawnSync(helm(), [...args, '--kubeconfig', kubeconfig], { encoding: 'utf8' });
+    return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
+  };
+  const install = (...set: string[]): void => {
+    const r = helmRun([
+      'upgrade',
+      '--install',
+      'ambit',
+      CHART,
+      '-n',
+      'ambit-system',
+      '--create-namespace',
+      ...set.flatMap((s) => ['--set', s]),
+    ]);
+    expect(r.ok, r.out).toBe(true);
+  };
+  const meshMode = (): string =>
+    kubectl([
+      '-n',
+      'ambit-system',
+      'get',
+      'peerauthentication',
+      'default',
+      '-o',
+      'jsonpath={.spec.mtls.mode}',
+    ]).out;
+  const crds = [
+    'waypoints.ambit.dev',
+    'authorizationpolicies.ambit.dev',
+    'peerauthentications.ambit.dev',
+  ];
+  const crdCount = (): number => crds.filter((c) => kubectl(['get', 'crd', c]).ok).length;
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    const end = Date.now() + 90_000;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`not within 90 s: ${what}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  it('an upgrade keeps the STRICT mesh default in place and the release owns it; PERMISSIVE removes it', () => {
+    const uid = kubectl([
+      '-n',
+      'ambit-system',
+      'get',
+      'peerauthentication',
+      'default',
+      '-o',
+      'jsonpath={.metadata.uid}',
+    ]).out;
+    install('meshMtlsMode=STRICT');
+    // Adopted, not recreated: never a moment without it.
+    expect(
+      kubectl([
+        '-n',
+        'ambit-system',
+        'get',
+        'peerauthentication',
+        'default',
+        '-o',
+        'jsonpath={.metadata.uid}',
+      ]).out,
+    ).toBe(uid);
+    expect(meshMode()).toBe('STRICT');
+    install('meshMtlsMode=PERMISSIVE');
+    expect(kubectl(['-n', 'ambit-system', 'get', 'peerauthentication', 'default']).ok).toBe(false);
+    install('meshMtlsMode=STRICT');
+    expect(meshMode()).toBe('STRICT');
+  });
+
+  /** A Waypoint and a Service owned by it, as the controller makes them (waypoint-objects.ts). */
+  function waypointWithService(name: string): void {
+    const wp = kubectl(
+      ['-n', NS, 'apply', '-f', '-'],
+      JSON.stringify({ apiVersion: 'ambit.dev/v1alpha1', kind: 'Waypoint', metadata: { name } }),
+    );
+    expect(wp.ok, wp.out).toBe(true);
+    const uid = kubectl(['-n', NS, 'get', 'waypoint', name, '-o', 'jsonpath={.metadata.uid}']).out;
+    const owned = kubectl(
+      ['-n', NS, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: {
+          name: `${name}-svc`,
+          ownerReferences: [
+            {
+              apiVersion: 'ambit.dev/v1alpha1',
+              kind: 'Waypoint',
+              name,
+              uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
+        },
+        spec: { ports: [{ port: 15008 }] },
+      }),
+    );
+    expect(owned.ok, owned.out).toBe(true);
+  }
+
+  it('helm uninstall deletes the CRDs, every Waypoint and what the controller made for it', async () => {
+    // As in a cluster where Ambit has run a while: the garbage collector already watches Waypoints
+    // (it picks up new kinds every 30 s); a Waypoint deleted now takes its Service with it.
+    waypointWithService('probe');
+    expect(kubectl(['-n', NS, 'delete', 'waypoint', 'probe']).ok).toBe(true);
+    await until(
+      () => !kubectl(['-n', NS, 'get', 'service', 'probe-svc']).ok,
+      'GC watches Waypoints',
+    );
+    waypointWithService('wp');
+    const r = helmRun(['uninstall', 'ambit', '-n', 'ambit-system', '--wait']);
+    expect(r.ok, r.out).toBe(true);
+    await until(() => crdCount() === 0, 'CRDs deleted');
+    await until(
+      () => !kubectl(['-n', NS, 'get', 'service', 'wp-svc']).ok,
+      'owned Service collected',
+    );
+    for (const kind of [
+      'daemonset/ambit-node-agent',
+      'role/ambit-node-agent',
+      'rolebinding/ambit-node-agent',
+    ])
+      expect(kubectl(['-n', 'ambit-system', 'get', kind]).ok, kind).toBe(false);
+    // The workload itself is untouched.
+    expect(kubectl(['-n', NS, 'get', 'pod', 'web']).ok).toBe(true);
+  });
+
+  it('crds.keep: helm uninstall leaves the CRDs and their objects', async () => {
+    install('crds.keep=true');
+    await until(() => crdCount() === 3, 'CRDs installed');
+    const wp = kubectl(
+      ['-n', NS, 'apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'ambit.dev/v1alpha1',
+        kind: 'Waypoint',
+        metadata: { name: 'kept' },
+      }),
+    );
+    expect(wp.ok, wp.out).toBe(true);
+    expect(helmRun(['uninstall', 'ambit', '-n', 'ambit-system', '--wait']).ok).toBe(true);
+    expect(crdCount()).toBe(3);
+    expect(kubectl(['-n', NS, 'get', 'waypoint', 'kept']).ok).toBe(true);
+    kubectl(['delete', 'crd', ...crds]);
+  });
+});

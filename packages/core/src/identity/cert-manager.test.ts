@@ -120,6 +120,19 @@ describe('CertManager', () => {
     });
   });
 
+  it('renews at half of the lifetime left when the CA backdated notBefore', async () => {
+    // As the mesh CA issues a 60 s TTL: notBefore 5 min in the past for slow clocks.
+    const backdated = await leaf(-5 * MIN, MIN);
+    const issuer = scripted(backdated);
+    const m = manager(issuer);
+    expect(await m.get(ALICE)).toBe(backdated);
+    expect(m.snapshot()[0]?.nextAttemptAt).toBe(new Date(T0 + 30_000).toISOString());
+    await vi.advanceTimersByTimeAsync(30_000 - 1);
+    expect(issuer.calls).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(issuer.calls).toBe(2);
+  });
+
   it('backs off exponentially up to the cap while serving the old certificate', async () => {
     const issuer = scripted(c1, down());
     const m = manager(issuer);

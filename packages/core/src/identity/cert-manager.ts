@@ -205,7 +205,10 @@ export class CertManager extends EventEmitter<CertManagerEvents> {
     entry.serial = serialOf(identity);
     entry.failures = 0;
     entry.lastError = undefined;
-    const start = identity.notBefore.getTime();
+    // Half of the lifetime left from now, not from notBefore: CAs backdate notBefore for peers
+    // with slow clocks (Ambit's by 5 min), and with a short TTL the backdated half-life is already
+    // past on arrival, which renewed a 60 s certificate every second.
+    const start = Math.max(identity.notBefore.getTime(), Date.now());
     const lifetime = identity.notAfter.getTime() - start;
     const fraction = 0.5 - this.#renewJitter * this.#random();
     // Never sooner than the first backoff step: a CA handing out nearly-expired certificates must

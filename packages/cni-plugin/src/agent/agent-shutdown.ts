@@ -42,12 +42,16 @@ export async function shutdownAgent(
   agent.setUninstalling(true);
   if (install !== undefined) {
     await uninstallCni(install).then(
-      () => log.info('uninstall: ambit-cni removed from the CNI config and bin dir', install),
+      () =>
+        log.info('uninstall: ambit-cni removed from the CNI config and bin dir', {
+          cniConfDir: install.cniConfDir,
+          cniBinDir: install.cniBinDir,
+        }),
       (err: unknown) => log.error('uninstall: could not remove ambit-cni from the node', { err }),
     );
   }
   const summary = await agent.releaseAll();
   await Promise.all([server.close(), agent.close()]);
-  log.info('uninstall done: the node is as it was before Ambit', { ...summary });
+  log.info('uninstall done: the node is as it was before Ambit');
   return summary;
 }

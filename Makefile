@@ -52,7 +52,7 @@ bench-capture:
 
 # End-to-end suite on a real cluster (issue 5). AMBIT_E2E_PROVIDER=local (default: built from Go
 # modules and run on this machine, needs root) or kind (Docker). See e2e/README.md.
-.PHONY: e2e e2e-up e2e-down
+.PHONY: e2e e2e-up e2e-down cluster-demo
 
 e2e:
 	@e2e/scripts/e2e.sh
@@ -62,6 +62,12 @@ e2e-up:
 
 e2e-down:
 	@$(RUN) node e2e/src/cli.ts down
+
+# Ambit on the e2e cluster as a user meets it: cluster up, helm install from this checkout, an
+# ambient namespace with a client and a server on two nodes; leaves the cluster up (e2e-down).
+cluster-demo:
+	@if [ "$${AMBIT_E2E_PROVIDER:-local}" = local ]; then e2e/scripts/install-deps.sh; fi
+	@$(RUN) node e2e/src/mesh-demo.ts
 
 # The Helm chart (issue 8): rendered-manifest tests and helm lint (charts/ambit/tests), and the
 # chart's CRDs (charts/ambit/files/crds, rendered by templates/crds.yaml so helm also upgrades and

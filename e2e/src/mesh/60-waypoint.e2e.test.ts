@@ -264,7 +264,7 @@ describe('a Waypoint with HTTPRoutes and an L7 policy, client and backends on tw
     });
     // Each request picks web-v2 with p = 0.2 independently: the count is binomial, the share's
     // standard deviation sqrt(0.2 × 0.8 / 1000) = 1.26 points. ±5 points is ~4 σ: a correct split
-    // fails this about once in 15,000 runs, while 75/25 or 85/15 (off by 5 points) already
+    // fails this about once in 13,000 runs (exact binomial tail: 7.7e-5), while 75/25 or 85/15 (off by 5 points) already
     // fail it about half the time.
     expect(Math.abs(v2 / n - 0.2)).toBeLessThanOrEqual(0.05);
 

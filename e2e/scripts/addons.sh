@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cluster add-ons for the local cluster: CoreDNS (e2e/manifests/coredns.yaml, local image) and the
-# Gateway API CRDs (standard channel, from the sigs.k8s.io/gateway-api module). Idempotent
+# Gateway API CRDs (experimental channel, a superset of the standard one: Ambit's waypoint honours
+# HTTPRoute `retry`, which is experimental-only; from the sigs.k8s.io/gateway-api module). Idempotent
 # (server-side apply). Waits until DNS is ready.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -9,7 +10,7 @@ K8S_BIN=$(bin_dir kubernetes)
 COREDNS_IMAGE=$("$E2E_SCRIPTS/images.sh" | awk '/\/coredns:/ {print $1}')
 export COREDNS_IMAGE DNS_SVC_IP CLUSTER_DOMAIN
 manifest=$E2E_SCRIPTS/../manifests/coredns.yaml
-crds=$("$E2E_SCRIPTS/build-k8s.sh" gateway-api | tail -1)/standard.yaml
+crds=$("$E2E_SCRIPTS/build-k8s.sh" gateway-api | tail -1)/experimental.yaml
 
 kubectl_admin apply --server-side --force-conflicts -f "$crds" > /dev/null
 # Only the named variables are substituted (the Corefile has none of its own).

@@ -135,22 +135,26 @@ build_containerd() {
 
 # The Gateway API CRDs (standard channel), copied from the module into the cache.
 build_gateway-api() {
-  local v out src
+  local v out src channel f
   v=$(version gateway-api sigs.k8s.io/gateway-api)
   out="$cache/gateway-api-$v/crds"
-  if [ ! -s "$out/standard.yaml" ]; then
+  # standard.yaml and experimental.yaml: the two release channels, one multi-document file each.
+  # The local cluster installs the experimental one (HTTPRoute `retry`, GEP-1731, is only there).
+  if [ ! -s "$out/standard.yaml" ] || [ ! -s "$out/experimental.yaml" ]; then
     mkdir -p "$out"
     src=$(cd "$mods/gateway-api" && go mod download -json sigs.k8s.io/gateway-api | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-    [ -d "$src/config/crd/standard" ] || {
-      log "gateway-api $v: no config/crd/standard in $src"
-      exit 1
-    }
-    : > "$out/standard.yaml.tmp"
-    for f in "$src"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
-      case "$f" in *_vap_*) continue ;; esac # a ValidatingAdmissionPolicy, not a CRD
-      { echo "---"; cat "$f"; } >> "$out/standard.yaml.tmp"
+    for channel in standard experimental; do
+      [ -d "$src/config/crd/$channel" ] || {
+        log "gateway-api $v: no config/crd/$channel in $src"
+        exit 1
+      }
+      : > "$out/$channel.yaml.tmp"
+      for f in "$src"/config/crd/"$channel"/gateway.networking.k8s.io_*.yaml; do
+        case "$f" in *_vap_*) continue ;; esac # a ValidatingAdmissionPolicy, not a CRD
+        { echo "---"; cat "$f"; } >> "$out/$channel.yaml.tmp"
+      done
+      mv "$out/$channel.yaml.tmp" "$out/$channel.yaml"
     done
-    mv "$out/standard.yaml.tmp" "$out/standard.yaml"
   fi
   echo "$out"
 }

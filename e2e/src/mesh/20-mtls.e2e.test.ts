@@ -55,7 +55,7 @@ describe('an ambient namespace, pods on two nodes', () => {
   }, 600_000);
 
   afterAll(async () => {
-    await kubectl('delete', 'namespace', mesh, plain, '--wait=false');
+    await kubectl('delete', 'namespace', mesh, plain, '--wait=false', '--ignore-not-found');
   });
 
   it("the request succeeds and the server's ztunnel reports the client's SPIFFE identity over mTLS", async () => {

@@ -41,7 +41,7 @@ describe('an L4 DENY policy', () => {
   }, 600_000);
 
   afterAll(async () => {
-    await kubectl('delete', 'namespace', ns, '--wait=false');
+    await kubectl('delete', 'namespace', ns, '--wait=false', '--ignore-not-found');
   });
 
   it('blocks the caller it names and lets the other one through', async () => {

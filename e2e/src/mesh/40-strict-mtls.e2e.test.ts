@@ -46,7 +46,7 @@ describe('STRICT mTLS for a namespace', () => {
   }, 600_000);
 
   afterAll(async () => {
-    await kubectl('delete', 'namespace', mesh, outside, '--wait=false');
+    await kubectl('delete', 'namespace', mesh, outside, '--wait=false', '--ignore-not-found');
   });
 
   it('PERMISSIVE: a client outside the mesh gets through in plaintext', async () => {

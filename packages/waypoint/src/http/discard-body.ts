@@ -1,5 +1,5 @@
-// Drops a response body we will not forward (a retried attempt, a late answer). undici's bodies
-// emit an AbortError when destroyed: it is expected here, so it is swallowed.
+// Drops a response body we will not forward (a retried attempt, a late answer). A destroyed body may
+// emit an error (an aborted response): it is expected here, so it is swallowed.
 
 import type { Readable } from 'node:stream';
 

@@ -10,7 +10,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { forward } from './forward-body.ts';
 import { endToEndHeaders } from './hop-by-hop.ts';
 import type { ConnectionInfo, ProxyRequest } from './types.ts';
 import type { DownstreamDeps } from './downstream-http1.ts';
@@ -92,12 +92,7 @@ export class H2Downstream {
           if (!stream.destroyed) stream.sendTrailers(t ?? {});
         });
       });
-    if (res.body === undefined) return;
-    try {
-      await pipeline(res.body, stream);
-    } catch {
-      // Upstream reset mid-body: pipeline reset the client's stream too.
-    }
+    if (res.body !== undefined) forward(res.body, stream);
   }
 
   close(): void {

@@ -5,7 +5,7 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { forward } from './forward-body.ts';
 import { pipeBidirectional } from '@ambit/core/hbone/pipe';
 import { endToEndHeaders } from './hop-by-hop.ts';
 import type { ConnectionInfo, Handler, ProxyRequest, ProxyResponse } from './types.ts';
@@ -114,11 +114,7 @@ export class Http1Downstream {
     // No body bytes yet (long poll, server-sent events, a slow backend): send the head now rather
     // than with the first body write.
     if (out.body.readableLength === 0) res.flushHeaders();
-    try {
-      await pipeline(out.body, res);
-    } catch {
-      // Upstream broke mid-body or the client left: the connection is already torn down.
-    }
+    forward(out.body, res);
   }
 
   async #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {

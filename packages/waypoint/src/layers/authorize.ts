@@ -6,6 +6,7 @@ import { WaypointDeniedError } from '@ambit/core/errors';
 import { evaluateL7, selectTargetPolicies } from '@ambit/core/policy/evaluate';
 import type { Authorization } from '@ambit/core/policy/types';
 import type { Layer, ProxyRequest } from '../http/types.ts';
+import { PerSnapshot } from '../state/per-snapshot.ts';
 import type { WaypointSnapshot } from '../state/waypoint-snapshot.ts';
 
 /** Which Waypoint this is, for policies whose targetRefs name it. */
@@ -14,9 +15,22 @@ export interface WaypointName {
   namespace: string;
 }
 
+const cache = new PerSnapshot<Authorization[]>();
+
+/** The policies for a request's destination, computed once per snapshot and destination. */
 export function policiesFor(
   snapshot: WaypointSnapshot,
-  req: ProxyRequest,
+  req: Pick<ProxyRequest, 'conn'>,
+  self: WaypointName,
+): Authorization[] {
+  const t = req.conn.target;
+  const key = `${self.namespace}/${self.name} ${t.kind === 'service' ? `${t.service.namespace}/${t.service.name}` : ''}`;
+  return cache.get(snapshot, key, () => selectPolicies(snapshot, req, self));
+}
+
+function selectPolicies(
+  snapshot: WaypointSnapshot,
+  req: Pick<ProxyRequest, 'conn'>,
   self: WaypointName,
 ): Authorization[] {
   const all = [...snapshot.mesh.policies.values()];

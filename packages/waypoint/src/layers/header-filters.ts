@@ -21,6 +21,13 @@ export function headerFilters(): Layer {
   return (next) => async (req) => {
     const plan = req.plan;
     if (plan?.kind !== 'forward') return next(req);
+    if (
+      plan.requestHeaders.length === 0 &&
+      plan.responseHeaders.length === 0 &&
+      plan.path === undefined &&
+      plan.authority === undefined
+    )
+      return next(req);
     const res = await next({
       ...req,
       headers: modifyHeaders(req.headers, plan.requestHeaders),

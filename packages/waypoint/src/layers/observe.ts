@@ -1,34 +1,53 @@
 // The outermost layer: traceparent in (created when absent), then once the response body has
-// ended (or failed), one access-log line and the request metrics. Bodies are counted by small
-// Transforms, so nothing is buffered for it.
+// ended (or failed), one access-log line and the request metrics. Bodies are counted by a 'data'
+// listener added once their consumer has started reading (watchBody), so nothing is buffered or
+// re-piped for it.
 
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Logger } from '@ambit/core/log';
 import { workloadIdentity } from '@ambit/core/mesh/types';
 import { requestLabels } from '@ambit/core/metrics/istio-labels';
-import type { Layer, ProxyRequest } from '../http/types.ts';
+import type { Layer, ProxyRequest, ProxyResponse } from '../http/types.ts';
 import type { WaypointMetrics } from '../telemetry/metrics.ts';
 import { nextTraceparent } from '../telemetry/traceparent.ts';
 
-function counter(source: Readable, onDone: (bytes: number, ok: boolean) => void): Readable {
+/**
+ * Counts the bytes `body` delivers and reports once it ended (complete) or was destroyed. The
+ * 'data' listener is added on 'resume', i.e. once a consumer put the stream in flowing mode
+ * (pipe, on('data')): added earlier it would start the flow itself and lose bytes to nobody.
+ * Every consumer in the waypoint reads in flowing mode.
+ */
+export function watchBody(
+  body: Readable,
+  onDone: (bytes: number, complete: boolean) => void,
+): void {
   let bytes = 0;
   let reported = false;
-  const report = (ok: boolean): void => {
-    if (!reported) {
-      reported = true;
-      onDone(bytes, ok);
-    }
+  const count = (chunk: Buffer): void => {
+    bytes += chunk.length;
   };
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      bytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  source.once('error', (e) => t.destroy(e));
-  t.once('end', () => report(true));
-  t.once('close', () => report(t.readableEnded));
-  return source.pipe(t);
+  const report = (): void => {
+    if (reported) return;
+    reported = true;
+    onDone(bytes, body.readableEnded);
+  };
+  if (body.readableFlowing === true) body.on('data', count);
+  else body.once('resume', () => body.on('data', count));
+  body.once('end', report);
+  body.once('close', report);
+}
+
+/** Small ids for the objects label values come from, so a label set's cache key is short. */
+const ids = new WeakMap<object, number>();
+let nextId = 1;
+function idOf(o: object | undefined): number {
+  if (o === undefined) return 0;
+  let id = ids.get(o);
+  if (id === undefined) {
+    id = nextId++;
+    ids.set(o, id);
+  }
+  return id;
 }
 
 export interface ObserveDeps {
@@ -39,36 +58,40 @@ export interface ObserveDeps {
 
 export function observe(deps: ObserveDeps): Layer {
   const now = deps.now ?? (() => performance.now());
-  return (next) => async (req) => {
-    const started = now();
-    const trace = nextTraceparent(req.headers.traceparent);
-    let requestBytes = 0;
-    const inner: ProxyRequest = { ...req, headers: { ...req.headers, traceparent: trace.header } };
-    if (req.body !== undefined) inner.body = counter(req.body, (n) => (requestBytes = n));
+  const logging = (): boolean => deps.accessLog.enabled('info');
 
-    const res = await next(inner);
-    const finish = (
-      responseBytes: number,
-      complete: boolean,
-      trailers?: Record<string, unknown>,
-    ): void => {
-      const n = req.notes;
-      const flag = res.flag ?? n.flag ?? (complete ? '-' : 'DC');
-      const grpcStatus = req.grpc
-        ? Number(trailers?.['grpc-status'] ?? res.headers['grpc-status'] ?? NaN)
-        : NaN;
-      const labels = {
+  const report = (
+    req: ProxyRequest,
+    res: ProxyResponse,
+    started: number,
+    traceId: string,
+    requestBytes: number,
+    responseBytes: number,
+    complete: boolean,
+    trailers?: Record<string, unknown>,
+  ): void => {
+    const n = req.notes;
+    const flag = res.flag ?? n.flag ?? (complete ? '-' : 'DC');
+    const grpcStatus = req.grpc
+      ? Number(trailers?.['grpc-status'] ?? res.headers['grpc-status'] ?? NaN)
+      : NaN;
+    const service =
+      n.destinationService ??
+      (req.conn.target.kind === 'service' ? req.conn.target.service : undefined);
+    const dst = n.destinationWorkload;
+    const td = req.snapshot.mesh.mesh.trustDomain;
+    // Everything the labels are made of: the objects (immutable per snapshot) by identity.
+    const key = `${idOf(req.conn.source)} ${req.conn.peerId} ${idOf(dst)} ${idOf(service)} ${td} ${req.grpc ? 'g' : 'h'} ${flag} ${res.status} ${grpcStatus}`;
+    const ms = now() - started;
+    deps.metrics.requests
+      .series(key, () => ({
         ...requestLabels({
           reporter: 'destination',
           source: req.conn.source,
           sourcePrincipal: req.conn.peerId,
-          destination: n.destinationWorkload,
-          destinationPrincipal:
-            n.destinationWorkload &&
-            workloadIdentity(n.destinationWorkload, req.snapshot.mesh.mesh.trustDomain),
-          destinationService:
-            n.destinationService ??
-            (req.conn.target.kind === 'service' ? req.conn.target.service : undefined),
+          destination: dst,
+          destinationPrincipal: dst && workloadIdentity(dst, td),
+          destinationService: service,
           requestProtocol: req.grpc ? 'grpc' : 'http',
           responseFlags: flag,
           connectionSecurityPolicy: 'mutual_tls',
@@ -76,12 +99,9 @@ export function observe(deps: ObserveDeps): Layer {
           ...(Number.isFinite(grpcStatus) && { grpcStatus }),
         }),
         reporter: 'waypoint',
-      };
-      const ms = now() - started;
-      deps.metrics.istio.requests.inc(labels);
-      deps.metrics.istio.durationMs.observe(labels, ms);
-      deps.metrics.requestBytes.observe(labels, requestBytes);
-      deps.metrics.responseBytes.observe(labels, responseBytes);
+      }))
+      .record(ms, requestBytes, responseBytes);
+    if (logging())
       deps.accessLog.info('request', {
         src: { identity: req.conn.peerId, ip: req.conn.sourceIp },
         method: req.method,
@@ -96,21 +116,31 @@ export function observe(deps: ObserveDeps): Layer {
         durationMs: Math.round(ms * 10) / 10,
         bytesIn: requestBytes,
         bytesOut: responseBytes,
-        traceId: trace.traceId,
+        traceId,
       });
-    };
+  };
+
+  return (next) => async (req) => {
+    const started = now();
+    const trace = nextTraceparent(req.headers.traceparent);
+    // The edge made this headers object for this request alone.
+    req.headers.traceparent = trace.header;
+    let requestBytes = 0;
+    if (req.body !== undefined) watchBody(req.body, (n) => (requestBytes = n));
+
+    const res = await next(req);
     if (res.body === undefined) {
-      if (res.upgraded) {
-        finish(0, true);
-        return res;
-      }
-      finish(0, true);
+      report(req, res, started, trace.traceId, requestBytes, 0, true);
       return res;
     }
-    const body = counter(res.body, (bytes, ok) => {
-      if (res.trailers) void res.trailers.then((t) => finish(bytes, ok, t));
-      else finish(bytes, ok);
+    const trailers = res.trailers;
+    watchBody(res.body, (bytes, complete) => {
+      if (trailers)
+        void trailers.then((t) =>
+          report(req, res, started, trace.traceId, requestBytes, bytes, complete, t),
+        );
+      else report(req, res, started, trace.traceId, requestBytes, bytes, complete);
     });
-    return { ...res, body };
+    return res;
   };
 }

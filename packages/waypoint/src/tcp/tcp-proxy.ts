@@ -8,7 +8,7 @@ import { tcpLabels } from '@ambit/core/metrics/istio-labels';
 import { evaluateL4 } from '@ambit/core/policy/evaluate';
 import type { Logger } from '@ambit/core/log';
 import { policiesFor, type WaypointName } from '../layers/authorize.ts';
-import type { ConnectionInfo, ProxyRequest } from '../http/types.ts';
+import type { ConnectionInfo } from '../http/types.ts';
 import type { WaypointSnapshot } from '../state/waypoint-snapshot.ts';
 import type { Balancer } from '../upstream/balancer.ts';
 import type { UpstreamPools } from '../upstream/upstream-pools.ts';
@@ -30,7 +30,7 @@ export async function proxyTcp(
 ): Promise<void> {
   const started = performance.now();
   const t = conn.target;
-  const policies = policiesFor(snapshot, { conn } as ProxyRequest, deps.self);
+  const policies = policiesFor(snapshot, { conn }, deps.self);
   const decision = evaluateL4(policies, {
     sourceId: conn.peerId,
     sourceIp: conn.sourceIp,

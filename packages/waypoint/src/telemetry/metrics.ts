@@ -2,25 +2,15 @@
 // reporter="waypoint", request/response byte histograms, Istio's TCP metrics for opaque streams,
 // and ambit_waypoint_* health counters. Label values come from mesh metadata only (bounded).
 
-import {
-  createIstioRequestMetrics,
-  createIstioTcpMetrics,
-  type IstioRequestMetrics,
-  type IstioTcpMetrics,
-} from '@ambit/core/metrics/istio-metrics';
-import { REQUEST_LABEL_NAMES, type RequestLabelName } from '@ambit/core/metrics/istio-labels';
-import { Counter, Histogram } from '@ambit/core/metrics/prom';
+import { createIstioTcpMetrics, type IstioTcpMetrics } from '@ambit/core/metrics/istio-metrics';
+import { Counter } from '@ambit/core/metrics/prom';
 import type { Registry } from '@ambit/core/metrics/registry';
-
-const BYTE_BUCKETS = [
-  1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000,
-];
+import { RequestMetrics } from './request-metrics.ts';
 
 export interface WaypointMetrics {
-  istio: IstioRequestMetrics;
+  /** istio_requests_total, istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes. */
+  requests: RequestMetrics;
   tcp: IstioTcpMetrics;
-  requestBytes: Histogram<RequestLabelName>;
-  responseBytes: Histogram<RequestLabelName>;
   retries: Counter<'destination_service' | 'outcome'>;
   ejections: Counter<'destination_workload'>;
   mirrors: Counter<'outcome'>;
@@ -29,24 +19,9 @@ export interface WaypointMetrics {
 
 export function createWaypointMetrics(registry: Registry): WaypointMetrics {
   const registers = [registry];
-  const labelNames = REQUEST_LABEL_NAMES;
   return {
-    istio: createIstioRequestMetrics(registry),
+    requests: new RequestMetrics(registry),
     tcp: createIstioTcpMetrics(registry),
-    requestBytes: new Histogram({
-      name: 'istio_request_bytes',
-      help: 'Request body sizes',
-      labelNames,
-      buckets: BYTE_BUCKETS,
-      registers,
-    }),
-    responseBytes: new Histogram({
-      name: 'istio_response_bytes',
-      help: 'Response body sizes',
-      labelNames,
-      buckets: BYTE_BUCKETS,
-      registers,
-    }),
     retries: new Counter({
       name: 'ambit_waypoint_retries_total',
       help: 'Retries made (outcome="retried") or refused by the retry budget (outcome="budget_exhausted")',

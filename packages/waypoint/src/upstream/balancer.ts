@@ -7,12 +7,14 @@ import type { WaypointSnapshot } from '../state/waypoint-snapshot.ts';
 import type { UpstreamTarget } from '../routing/plan-request.ts';
 import { endpointFor, HBONE_PORT, targetPortOf, type Endpoint } from './endpoint.ts';
 import type { OutlierDetector } from './outlier-detector.ts';
+import { PerSnapshot } from '../state/per-snapshot.ts';
 
 export class Balancer {
   readonly #active = new Map<string, number>();
   readonly #outliers: OutlierDetector;
   readonly #random: () => number;
   readonly #hbonePort: number;
+  readonly #endpoints = new PerSnapshot<{ all: Endpoint[]; peers: string[] }>();
 
   /** `hbonePort`: where endpoints' ztunnels listen (15008; tests use another). */
   constructor(outliers: OutlierDetector, opts: { random?: () => number; hbonePort?: number } = {}) {
@@ -37,12 +39,22 @@ export class Balancer {
   pick(
     snapshot: WaypointSnapshot,
     target: UpstreamTarget,
-  ): { endpoint: Endpoint; peers: string[] } {
-    const all = this.endpoints(snapshot, target);
-    const peers = all.map((e) => e.key);
+  ): { endpoint: Endpoint; peers: readonly string[] } {
+    const key =
+      target.kind === 'service'
+        ? `s ${serviceKey(target.service)} ${target.port}`
+        : `w ${target.workload.uid} ${target.port}`;
+    const { all, peers } = this.#endpoints.get(snapshot, key, () => {
+      const all = this.endpoints(snapshot, target);
+      return { all, peers: all.map((e) => e.key) };
+    });
     if (all.length === 0) {
       const what = target.kind === 'service' ? serviceKey(target.service) : target.workload.name;
       throw new WaypointNoEndpointError(`${what} has no healthy endpoint`);
+    }
+    if (all.length === 1) {
+      const only = all[0] as Endpoint;
+      if (!this.#outliers.isEjected(only.key)) return { endpoint: only, peers };
     }
     const live = all.filter((e) => !this.#outliers.isEjected(e.key));
     const pool = live.length > 0 ? live : all;

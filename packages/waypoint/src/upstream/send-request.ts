@@ -1,10 +1,11 @@
-// One exchange with one endpoint, in the client's protocol: HTTP/1.1 through undici, HTTP/2 (and
-// gRPC) through a pooled node:http2 session, an Upgrade as raw bytes over a fresh tunnel. Errors
+// One exchange with one endpoint, in the client's protocol: HTTP/1.1 through node:http (a
+// keep-alive TunnelAgent per endpoint), HTTP/2 (and gRPC) through a pooled node:http2 session, an Upgrade as raw bytes over a fresh tunnel. Errors
 // before the response begins become WaypointConnectError (could not reach it) or
 // WaypointUpstreamResetError (it broke the exchange); both are retryable.
 
 import { constants as h2c, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import type { Duplex, Readable } from 'node:stream';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { MeshError, WaypointConnectError, WaypointUpstreamResetError } from '@ambit/core/errors';
 import { endToEndHeaders } from '../http/hop-by-hop.ts';
 import type { HeaderMap, ProxyRequest, ProxyResponse } from '../http/types.ts';
@@ -23,27 +24,28 @@ function failure(err: unknown, req: ProxyRequest, endpoint: Endpoint): Error {
   );
 }
 
-async function sendHttp1(
-  pools: UpstreamPools,
-  req: ProxyRequest,
-  e: Endpoint,
-): Promise<ProxyResponse> {
-  try {
-    const r = await pools.http1(e).request({
+function sendHttp1(pools: UpstreamPools, req: ProxyRequest, e: Endpoint): Promise<ProxyResponse> {
+  return new Promise<ProxyResponse>((resolve, reject) => {
+    const out = httpRequest({
+      agent: pools.agent(e),
       method: req.method,
       path: req.path,
       headers: { ...req.headers, host: req.authority },
-      body: req.body ?? null,
+      setHost: false,
       signal: req.signal,
     });
-    return {
-      status: r.statusCode,
-      headers: endToEndHeaders(r.headers),
-      body: r.body as unknown as Readable,
-    };
-  } catch (err) {
-    throw failure(err, req, e);
-  }
+    out.once('error', (err) => reject(failure(err, req, e)));
+    out.once('response', (res: IncomingMessage) => {
+      out.on('error', () => {}); // later failures reach the client through the body
+      resolve({
+        status: res.statusCode ?? 502,
+        headers: endToEndHeaders(res.headers),
+        body: res,
+      });
+    });
+    if (req.body === undefined) out.end();
+    else req.body.pipe(out);
+  });
 }
 
 async function sendH2(
@@ -137,5 +139,6 @@ export function sendRequest(
   endpoint: Endpoint,
 ): Promise<ProxyResponse> {
   if (req.upgrade) return sendUpgrade(pools, req, endpoint);
-  return req.protocol === 'h2' ? sendH2(pools, req, endpoint) : sendHttp1(pools, req, endpoint);
+  if (req.protocol === 'h2') return sendH2(pools, req, endpoint);
+  return sendHttp1(pools, req, endpoint);
 }

@@ -1,12 +1,12 @@
 // Connection pooling toward endpoints. Every upstream connection is a tunnel from `dial` (HBONE to
 // the endpoint's pod through the shared HbonePool, whose HTTP/2 sessions are themselves pooled):
-// HTTP/1.1 goes through an undici Pool per endpoint (keep-alive, one request per connection at a
-// time), HTTP/2 and gRPC through one node:http2 session per endpoint, re-made when it closes.
+// HTTP/1.1 goes through a node:http keep-alive TunnelAgent per endpoint (one request per tunnel
+// at a time; idle tunnels closed after 30 s), HTTP/2 and gRPC through one node:http2 session per endpoint, re-made when it closes.
 
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { Pool } from 'undici';
 import type { Endpoint } from './endpoint.ts';
+import { TunnelAgent } from './tunnel-agent.ts';
 
 export type TunnelDialer = (endpoint: Endpoint, signal?: AbortSignal) => Promise<Duplex>;
 
@@ -15,7 +15,7 @@ const H2_CONNECTION_WINDOW = 16 * 1024 * 1024;
 
 export class UpstreamPools {
   readonly #dial: TunnelDialer;
-  readonly #http1 = new Map<string, Pool>();
+  readonly #agents = new Map<string, TunnelAgent>();
   readonly #h2 = new Map<string, Promise<ClientHttp2Session>>();
 
   constructor(dial: TunnelDialer) {
@@ -27,28 +27,15 @@ export class UpstreamPools {
     return this.#dial(endpoint, signal);
   }
 
-  http1(endpoint: Endpoint): Pool {
-    let pool = this.#http1.get(endpoint.key);
-    if (pool === undefined) {
-      pool = new Pool(`http://${endpoint.key}`, {
-        // Timeouts are route policy (timeouts layers), not the client's.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-        keepAliveTimeout: 30_000,
-        connect: (_opts, cb) => {
-          // undici wants the callback called asynchronously; the dial is.
-          this.#dial(endpoint).then(
-            (s) => cb(null, s as never),
-            (err: Error) => cb(err, null),
-          );
-          return undefined;
-        },
-      });
-      this.#http1.set(endpoint.key, pool);
+  /** The HTTP/1.1 keep-alive agent of an endpoint. */
+  agent(endpoint: Endpoint): TunnelAgent {
+    let a = this.#agents.get(endpoint.key);
+    if (a === undefined) {
+      a = new TunnelAgent(() => this.#dial(endpoint), { idleMs: 30_000 });
+      this.#agents.set(endpoint.key, a);
     }
-    return pool;
+    return a;
   }
-
   h2(endpoint: Endpoint): Promise<ClientHttp2Session> {
     let p = this.#h2.get(endpoint.key);
     if (p === undefined) {
@@ -74,18 +61,15 @@ export class UpstreamPools {
     return p;
   }
 
-  stats(): { http1Pools: number; h2Sessions: number } {
-    return { http1Pools: this.#http1.size, h2Sessions: this.#h2.size };
+  stats(): { http1Agents: number; h2Sessions: number } {
+    return { http1Agents: this.#agents.size, h2Sessions: this.#h2.size };
   }
 
   async close(): Promise<void> {
-    const pools = [...this.#http1.values()];
-    this.#http1.clear();
+    for (const a of this.#agents.values()) a.destroy();
+    this.#agents.clear();
     const sessions = [...this.#h2.values()];
     this.#h2.clear();
-    await Promise.allSettled([
-      ...pools.map((p) => p.destroy()),
-      ...sessions.map(async (s) => (await s).destroy()),
-    ]);
+    await Promise.allSettled([...sessions.map(async (s) => (await s).destroy())]);
   }
 }

@@ -1,0 +1,76 @@
+// HTTP/1.1 keep-alive toward one endpoint over tunnels (HBONE CONNECT streams): node:http's Agent
+// with `createConnection` returning a tunnel from the dialer. Measured against an undici Pool per
+// endpoint over the same tunnels (docs/waypoint.md, "Performance"): node:http's native parser and
+// no second HTTP stack in the process cost less CPU and memory per request.
+// A tunnel is not a net.Socket: the Agent's TCP-only calls (keep-alive probes, ref/unref) are
+// no-ops here, and an idle tunnel is closed after `idleMs` by the socket timeout.
+
+import { Agent, type AgentOptions, type ClientRequestArgs } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+export type TunnelFactory = () => Promise<Duplex>;
+
+/** What node:http calls on a socket beyond the Duplex interface. */
+interface SocketLike extends Duplex {
+  setKeepAlive?: unknown;
+  setNoDelay?: unknown;
+  ref?: unknown;
+  unref?: unknown;
+  setTimeout(ms: number, cb?: () => void): unknown;
+}
+
+const noop = (): void => {};
+
+type WriteCb = (err?: Error | null) => void;
+
+/**
+ * Gives a tunnel the net.Socket methods node:http may call (a tunnel has no TCP options of its
+ * own), and turns string writes into Buffers: node:http writes its request head as a latin1
+ * string, and Node 24's HTTP/2 stream, handed a string among corked chunks (writev), can send
+ * freed memory instead of it (seen as garbage request lines at the backend; a Buffer is safe).
+ */
+function asSocket(d: Duplex): Socket {
+  const s = d as SocketLike;
+  const write = s.write.bind(s) as (c: unknown, e?: unknown, cb?: unknown) => boolean;
+  s.write = ((chunk: unknown, enc?: BufferEncoding | WriteCb, cb?: WriteCb): boolean =>
+    typeof chunk === 'string'
+      ? write(
+          Buffer.from(chunk, typeof enc === 'string' ? enc : 'utf8'),
+          typeof enc === 'function' ? enc : cb,
+        )
+      : write(chunk, enc, cb)) as typeof s.write;
+  s.setKeepAlive ??= noop;
+  s.setNoDelay ??= noop;
+  s.ref ??= noop;
+  s.unref ??= noop;
+  if (typeof s.setTimeout !== 'function') s.setTimeout = noop;
+  return s as unknown as Socket;
+}
+
+export class TunnelAgent extends Agent {
+  readonly #open: TunnelFactory;
+
+  constructor(open: TunnelFactory, opts: { idleMs: number }) {
+    const o: AgentOptions = {
+      keepAlive: true,
+      // Idle tunnels are closed after this; the most recently used is reused first, so a
+      // burst's extra tunnels go idle and close.
+      timeout: opts.idleMs,
+      scheduling: 'lifo',
+    };
+    super(o);
+    this.#open = open;
+  }
+
+  override createConnection(
+    _opts: ClientRequestArgs,
+    cb?: (err: Error | null, socket: Duplex) => void,
+  ): Duplex | undefined {
+    this.#open().then(
+      (d) => cb?.(null, asSocket(d)),
+      (err: Error) => cb?.(err, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+}

@@ -8,7 +8,7 @@
 //   WAYPOINT_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/wp" adds node flags to the waypoint process
 //   (profiles are written when it exits, at the end of the run).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +78,13 @@ class Samples {
 const cpuOf = (p: WaypointBenchPath): Record<string, number> =>
   Object.fromEntries(Object.entries(p.proxies).map(([k, pid]) => [k, cpuMicros(pid)]));
 
+/** RssAnon of /proc/<pid>/status, bytes: resident memory that is the process's own (heap,
+ * buffers), without the executable and libraries' file pages that every instance shares. */
+function rssAnon(pid: number): number {
+  const m = /^RssAnon:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m?.[1] === undefined ? NaN : Number(m[1]) * 1024;
+}
+
 function tool(cmd: string, args: string[]): string {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -115,6 +122,7 @@ async function main(opts: Options): Promise<void> {
     const s = new Samples();
     const problems: string[] = [];
     const wpRss = () => memory(topo.waypointPid).rss / MB;
+    const anon = (pid: number) => rssAnon(pid) / MB;
     await new Promise((r) => setTimeout(r, 1000));
     s.add('rssIdle', 'waypoint', wpRss());
 
@@ -134,8 +142,14 @@ async function main(opts: Options): Promise<void> {
     // pages (as bench/ztunnel.ts does). One run per path, also a warm-up.
     for (const p of topo.paths) {
       await run(p, 1000, opts.fixedSeconds, 'first');
-      if (p.name === 'waypoint') s.add('rssL7', p.name, wpRss());
-      if (p.name === 'haproxy') s.add('rssL7', p.name, memory(p.proxies['haproxy L7']!).rss / MB);
+      if (p.name === 'waypoint') {
+        s.add('rssL7', p.name, wpRss());
+        s.add('anonL7', p.name, anon(topo.waypointPid));
+      }
+      if (p.name === 'haproxy') {
+        s.add('rssL7', p.name, memory(p.proxies['haproxy L7']!).rss / MB);
+        s.add('anonL7', p.name, anon(p.proxies['haproxy L7']!));
+      }
     }
 
     // Warm-up, not recorded; and proof that the waypoint path goes through the waypoint.
@@ -196,6 +210,7 @@ async function main(opts: Options): Promise<void> {
       ['vCPU per 1,000 req/s, all proxies of the path', 'cpuAll', 3],
       ['vCPU per 1,000 req/s at maximum rate, L7 proxy', 'cpuL7Max', 3],
       ['RSS at 1,000 req/s (first traffic), L7 proxy (MB)', 'rssL7', 1],
+      ["… of which private (RssAnon: without the executable's file pages) (MB)", 'anonL7', 1],
       ['RSS of the waypoint: idle / after maximum rate / peak (MB)', 'rssIdle', 1],
     ];
     const header = `| | ${PATHS.join(' | ')} |\n| --- |${PATHS.map(() => ' ---: |').join('')}`;

@@ -329,7 +329,7 @@ describe('defaults', () => {
 });
 
 describe('RBAC: least privilege', () => {
-  it('no wildcards, and delete only on the root-cert ConfigMaps the controller publishes', () => {
+  it('no wildcards, and delete only on the root-cert ConfigMaps the controller publishes and (for the uninstall hook) the node agent DaemonSets', () => {
     for (const role of [...defaults.all('ClusterRole'), ...defaults.all('Role')]) {
       for (const rule of list(role, 'rules')) {
         const words = [
@@ -341,7 +341,11 @@ describe('RBAC: least privilege', () => {
         const rootCertOnly =
           strings(rule, 'resources').join() === 'configmaps' &&
           strings(rule, 'resourceNames').join() === 'ambit-root-cert';
-        if (!rootCertOnly) {
+        const agentDaemonSetsOnly =
+          str(role, 'metadata.name') === 'ambit-pre-delete' &&
+          strings(rule, 'resources').join() === 'daemonsets' &&
+          strings(rule, 'resourceNames').every((n) => n.startsWith('ambit-node-agent'));
+        if (!rootCertOnly && !agentDaemonSetsOnly) {
           expect(strings(rule, 'verbs'), str(role, 'metadata.name')).not.toContain('delete');
         }
         expect(strings(rule, 'verbs'), str(role, 'metadata.name')).not.toContain(
@@ -403,6 +407,50 @@ describe('RBAC: least privilege', () => {
     expect(verbs(rules(defaults, 'ClusterRole', 'ambit-node-agent'), 'apps', 'daemonsets')).toEqual(
       [],
     );
+  });
+
+  it('helm uninstall runs a pre-delete hook that may only get and delete the agent DaemonSets, by name', () => {
+    const r = render({
+      nodeGroups: [
+        { name: 'n1', nodeLabel: { key: 'kubernetes.io/hostname', values: ['node-1'] } },
+      ],
+    });
+    for (const kind of ['ServiceAccount', 'Role', 'RoleBinding', 'Job']) {
+      const o = r.get(kind, 'ambit-pre-delete');
+      expect(at(o, 'metadata.annotations')).toMatchObject({
+        'helm.sh/hook': 'pre-delete',
+        'helm.sh/hook-delete-policy': 'before-hook-creation,hook-succeeded,hook-failed',
+      });
+    }
+    expect(rules(r, 'Role', 'ambit-pre-delete')).toEqual([
+      {
+        apiGroups: ['apps'],
+        resources: ['daemonsets'],
+        resourceNames: ['ambit-node-agent', 'ambit-node-agent-n1'],
+        verbs: ['get', 'delete'],
+      },
+    ]);
+    expect(list(r.get('RoleBinding', 'ambit-pre-delete'), 'subjects')).toEqual([
+      { kind: 'ServiceAccount', name: 'ambit-pre-delete', namespace: 'ambit-system' },
+    ]);
+    const job = r.get('Job', 'ambit-pre-delete');
+    const pod = at(job, 'spec.template.spec') as Obj;
+    expect(str(pod, 'serviceAccountName')).toBe('ambit-pre-delete');
+    expect(at(pod, 'securityContext.runAsNonRoot')).toBe(true);
+    const c = list(pod, 'containers')[0]!;
+    expect(str(c, 'image')).toBe(`ghcr.io/ambit-mesh/node-agent:${APP_VERSION}`);
+    // The arguments `ambit-node-agent pre-delete` parses (pre-delete.k8s.test.ts).
+    expect(strings(c, 'args')).toEqual([
+      'pre-delete',
+      '--namespace=ambit-system',
+      '--daemonset=ambit-node-agent',
+      '--daemonset=ambit-node-agent-n1',
+      '--timeout-seconds=120',
+    ]);
+    expect(at(c, 'securityContext.capabilities.drop')).toEqual(['ALL']);
+    // The Job outlives its wait, so helm sees the hook finish rather than the deadline.
+    expect(Number(at(job, 'spec.activeDeadlineSeconds'))).toBeGreaterThan(120);
+    expect(render({ 'nodeAgent.preDeleteHook.enabled': false }).all('Job')).toEqual([]);
   });
 
   it('node agent: pods and namespaces only; its patches limited by the admission policy', () => {

@@ -1,5 +1,6 @@
 // ambit-node-agent: `run` serves ambit-cni and hands pods to ztunnel (installing the plugin first
-// when the config has an `install` section); `install` / `uninstall` only edit the node's CNI setup.
+// when the config has an `install` section); `install` / `uninstall` only edit the node's CNI setup;
+// `pre-delete` is the chart's helm pre-delete hook (pre-delete.ts).
 
 import { watchFile } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -12,6 +13,7 @@ import { KubePodSource } from './kube-pod-source.ts';
 import { LocalPodSource } from './local-pod-source.ts';
 import { NodeAgent } from './node-agent.ts';
 import { OwnDaemonSet } from './own-daemonset.ts';
+import { parsePreDeleteArgs, removeNodeAgents } from './pre-delete.ts';
 import type { PodSource } from './pod-source.ts';
 import { decideShutdown } from './shutdown-decision.ts';
 
@@ -44,7 +46,17 @@ async function openPodSource(
   return { source: kube, kubeConfig };
 }
 
+async function preDelete(argv: readonly string[]): Promise<void> {
+  const args = parsePreDeleteArgs(argv);
+  const kubeConfig = new KubeConfig();
+  if (args.kubeconfig === undefined) kubeConfig.loadFromCluster();
+  else kubeConfig.loadFromFile(args.kubeconfig);
+  const result = await removeNodeAgents({ kubeConfig, ...args, logger: log });
+  log.info('pre-delete done', { ...result });
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'pre-delete') return preDelete(process.argv.slice(3));
   const cfg = await loadAgentConfig(process.argv.slice(2));
   log = createLogger({ level: cfg.logLevel, fields: { component: 'ambit-node-agent' } });
   const pluginConfig = { agentSocket: cfg.cniSocket, timeoutMs: cfg.install?.timeoutMs };

@@ -48,19 +48,22 @@ function asSocket(d: Duplex): Socket {
   return s as unknown as Socket;
 }
 
+/** When a kept-alive tunnel went back to the free list. */
+const idleSince = new WeakMap<Socket, number>();
+
 export class TunnelAgent extends Agent {
   readonly #open: TunnelFactory;
+  readonly #idleMs: number;
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(open: TunnelFactory, opts: { idleMs: number }) {
-    const o: AgentOptions = {
-      keepAlive: true,
-      // Idle tunnels are closed after this; the most recently used is reused first, so a
-      // burst's extra tunnels go idle and close.
-      timeout: opts.idleMs,
-      scheduling: 'lifo',
-    };
+    // No Agent `timeout`: on an HTTP/2 stream it means a new timer per request and a timer
+    // refresh per write. Idle tunnels are closed by a sweep instead (#closeIdle). The most
+    // recently used tunnel is reused first, so a burst's extra tunnels go idle and close.
+    const o: AgentOptions = { keepAlive: true, scheduling: 'lifo' };
     super(o);
     this.#open = open;
+    this.#idleMs = opts.idleMs;
   }
 
   override createConnection(
@@ -72,5 +75,34 @@ export class TunnelAgent extends Agent {
       (err: Error) => cb?.(err, undefined as unknown as Duplex),
     );
     return undefined;
+  }
+
+  override keepSocketAlive(socket: Socket): boolean {
+    idleSince.set(socket, performance.now());
+    this.#sweep ??= setInterval(() => this.#closeIdle(), Math.max(this.#idleMs / 2, 100));
+    this.#sweep.unref();
+    return true;
+  }
+
+  override destroy(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+    super.destroy();
+  }
+
+  /** Closes tunnels idle for `idleMs`; stops sweeping when none is left idle. */
+  #closeIdle(): void {
+    const now = performance.now();
+    let left = 0;
+    for (const list of Object.values(this.freeSockets)) {
+      for (const s of [...(list ?? [])]) {
+        if (now - (idleSince.get(s) ?? now) >= this.#idleMs) s.destroy();
+        else left += 1;
+      }
+    }
+    if (left === 0) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
   }
 }

@@ -130,9 +130,17 @@ export async function waitForMesh(kubectl: Kubectl, timeoutSeconds = 180): Promi
     .filter(Boolean);
   if (daemonSets.length === 0) throw new Error('no DaemonSets in ambit-system');
   for (const ds of daemonSets) await kubectl(...ns, 'rollout', 'status', ds, timeout);
-  await kubectl(...ns, 'wait', '--for=condition=Ready', 'pods', '--all', timeout);
-  const agents = await podsOf(kubectl, 'ambit-node-agent');
+  // Every pod Ready, ignoring those on their way out: right after a rollout the old ReplicaSet's
+  // pods are still terminating (`kubectl wait --all` fails on one that goes while it waits).
   const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const notReady = (await podsOf(kubectl)).filter((p) => !p.ready).map((p) => p.name);
+    if (notReady.length === 0) break;
+    if (Date.now() > deadline)
+      throw new Error(`ambit-system pods not Ready: ${notReady.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const agents = await podsOf(kubectl, 'ambit-node-agent');
   for (const agent of agents) {
     for (;;) {
       const logs = await kubectl(...ns, 'logs', agent.name).catch(() => '');
@@ -149,18 +157,13 @@ export interface MeshPod {
   ready: boolean;
 }
 
-/** The running pods of a mesh component (`ztunnel`, `ambit-node-agent`, `ambit-controller`). */
-export async function podsOf(kubectl: Kubectl, component: string): Promise<MeshPod[]> {
-  const out = await kubectl(
-    '-n',
-    MESH_NAMESPACE,
-    'get',
-    'pods',
-    '-l',
-    `app.kubernetes.io/name=${component}`,
-    '-o',
-    'json',
-  );
+/**
+ * The pods of a mesh component (`ztunnel`, `ambit-node-agent`, `ambit-controller`), or all pods
+ * in ambit-system; not those being deleted.
+ */
+export async function podsOf(kubectl: Kubectl, component?: string): Promise<MeshPod[]> {
+  const selector = component === undefined ? [] : ['-l', `app.kubernetes.io/name=${component}`];
+  const out = await kubectl('-n', MESH_NAMESPACE, 'get', 'pods', ...selector, '-o', 'json');
   const list = JSON.parse(out) as {
     items: {
       metadata: { name: string; deletionTimestamp?: string };

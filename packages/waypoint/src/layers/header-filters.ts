@@ -1,7 +1,8 @@
 // RequestHeaderModifier, URLRewrite (on the way in) and ResponseHeaderModifier (on the way out).
 
 import type { RouteHeaderModifier } from '@ambit/core/mesh/route-types';
-import type { HeaderMap, Layer } from '../http/types.ts';
+import type { Handler, HeaderMap, Layer, ProxyRequest, ProxyResponse } from '../http/types.ts';
+import type { RoutePlan } from '../routing/plan-request.ts';
 
 export function modifyHeaders(headers: HeaderMap, mods: readonly RouteHeaderModifier[]): HeaderMap {
   if (mods.length === 0) return headers;
@@ -18,7 +19,7 @@ export function modifyHeaders(headers: HeaderMap, mods: readonly RouteHeaderModi
 }
 
 export function headerFilters(): Layer {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const plan = req.plan;
     if (plan?.kind !== 'forward') return next(req);
     if (
@@ -28,14 +29,22 @@ export function headerFilters(): Layer {
       plan.authority === undefined
     )
       return next(req);
-    const res = await next({
-      ...req,
-      headers: modifyHeaders(req.headers, plan.requestHeaders),
-      path: plan.path ?? req.path,
-      authority: plan.authority ?? req.authority,
-    });
-    return plan.responseHeaders.length === 0
-      ? res
-      : { ...res, headers: modifyHeaders(res.headers, plan.responseHeaders) };
+    return filtered(next, req, plan);
   };
+}
+
+async function filtered(
+  next: Handler,
+  req: ProxyRequest,
+  plan: Extract<RoutePlan, { kind: 'forward' }>,
+): Promise<ProxyResponse> {
+  const res = await next({
+    ...req,
+    headers: modifyHeaders(req.headers, plan.requestHeaders),
+    path: plan.path ?? req.path,
+    authority: plan.authority ?? req.authority,
+  });
+  return plan.responseHeaders.length === 0
+    ? res
+    : { ...res, headers: modifyHeaders(res.headers, plan.responseHeaders) };
 }

@@ -10,7 +10,8 @@ import {
   WaypointUpstreamResetError,
 } from '@ambit/core/errors';
 import { serviceKey } from '@ambit/core/mesh/types';
-import type { Layer, ProxyRequest, ProxyResponse } from '../http/types.ts';
+import type { RouteRetry } from '@ambit/core/mesh/route-types';
+import type { Handler, Layer, ProxyRequest, ProxyResponse } from '../http/types.ts';
 import type { UpstreamTarget } from '../routing/plan-request.ts';
 import { realClock, type Clock } from './clock.ts';
 import { bufferUpTo, replay } from './replayable-body.ts';
@@ -61,14 +62,22 @@ function sleep(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
 export function retry(opts: RetryOptions): Layer {
   const limit = opts.maxReplayBytes ?? 1024 * 1024;
   const clock = opts.clock ?? realClock;
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const plan = req.plan;
     if (plan?.kind !== 'forward') return next(req);
     const key = budgetKey(plan.upstream);
     opts.budget.request(key);
     const policy = plan.retry;
     if (policy === undefined || policy.attempts === 0 || req.upgrade) return next(req);
+    return withRetries(next, req, key, policy);
+  };
 
+  async function withRetries(
+    next: Handler,
+    req: ProxyRequest,
+    key: string,
+    policy: RouteRetry,
+  ): Promise<ProxyResponse> {
     let chunks: Buffer[] | undefined;
     if (req.body !== undefined) {
       const kept = await bufferUpTo(req.body, limit);
@@ -105,5 +114,5 @@ export function retry(opts: RetryOptions): Layer {
       if (policy.backoffMs > 0)
         await sleep(clock, policy.backoffMs * Math.min(2 ** n, 10), req.signal);
     }
-  };
+  }
 }

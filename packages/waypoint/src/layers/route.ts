@@ -5,7 +5,7 @@ import type { Layer } from '../http/types.ts';
 import { planRequest } from '../routing/plan-request.ts';
 
 export function route(random: () => number = Math.random): Layer {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const q = req.path.indexOf('?');
     const plan = planRequest(
       req.snapshot,
@@ -22,11 +22,11 @@ export function route(random: () => number = Math.random): Layer {
     if (plan.routeName !== undefined) req.notes.routeName = plan.routeName;
     if (plan.kind === 'redirect') {
       req.body?.resume();
-      return {
+      return Promise.resolve({
         status: plan.status,
         headers: { location: plan.location, 'content-length': '0' },
         body: undefined,
-      };
+      });
     }
     if (plan.upstream.kind === 'service') req.notes.destinationService = plan.upstream.service;
     // The request object is this request's alone (the edge made it): no copy needed.

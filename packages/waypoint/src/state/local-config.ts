@@ -27,14 +27,17 @@ export function parseWaypointConfig(
   };
 }
 
-export async function loadWaypointConfig(
-  path: string,
-): Promise<{ resources: MeshResources; routes: Route[] }> {
-  let text: string;
+/** The file's text; LocalConfigError when it cannot be read. */
+export async function readWaypointConfigText(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (err) {
     throw new LocalConfigError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
-  return parseWaypointConfig(text, path);
+}
+
+export async function loadWaypointConfig(
+  path: string,
+): Promise<{ resources: MeshResources; routes: Route[] }> {
+  return parseWaypointConfig(await readWaypointConfigText(path), path);
 }

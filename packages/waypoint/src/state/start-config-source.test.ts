@@ -1,6 +1,7 @@
 // The waypoint fed by the controller's config stream (a real test stream server peer, TLS + token):
 // it subscribes with its name and the five types, applies and ACKs snapshots (requests then follow
 // the streamed route), and NACKs a route it cannot build while the last good config keeps serving.
+// The local file source applies a file once per change.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { DEFAULT_MESH_CONFIG, type ServiceKey } from '@ambit/core/mesh/types';
 import { TestStreamServer } from '@ambit/core/testing/stream-server';
 import { APP_NS, startHarness, type Harness } from '../testing/harness.ts';
 import { startConfigSource } from './start-config-source.ts';
+import { WaypointState } from './waypoint-state.ts';
 
 const VIP = '10.96.201.10';
 
@@ -140,5 +142,39 @@ describe('waypoint config from the controller stream', () => {
     expect(nack.kind).toBe('nack');
     expect(errors.length).toBeGreaterThan(0);
     expect(await tunnelTo('/api/y')).toBe('back /api/y');
+  });
+});
+
+describe('the local config file source', () => {
+  it('applies the file once per change, not once per poll', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ambit-wp-file-'));
+    const path = join(dir, 'mesh.yaml');
+    const text = (vip: string): string =>
+      `mesh: { trustDomain: cluster.local }\nservices:\n  - { name: a, namespace: app, vip: ${vip}, ports: [{ port: 80, targetPort: 8080 }] }\n`;
+    await writeFile(path, text('10.96.0.1'));
+    const state = new WaypointState();
+    const errors: Error[] = [];
+    const source = await startConfigSource({
+      origin: { kind: 'file', path },
+      name: 'w',
+      state,
+      onError: (e) => errors.push(e),
+      pollIntervalMs: 20,
+    });
+    try {
+      const first = state.current();
+      expect(first.mesh.services.size).toBe(1);
+      await new Promise((r) => setTimeout(r, 200)); // ~10 polls of an unchanged file
+      expect(state.current()).toBe(first);
+      await writeFile(path, text('10.96.0.2'));
+      const deadline = Date.now() + 5000;
+      while (state.current() === first && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(state.current().generation).toBe(first.generation + 1);
+      expect(errors).toEqual([]);
+    } finally {
+      await source.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,12 +1,12 @@
-// The waypoint's one ConfigSource: a local YAML file (re-read every `pollIntervalMs`; a bad edit
-// is reported and the last good config stays) or the controller's config stream (all five types;
+// The waypoint's one ConfigSource: a local YAML file (re-read every `pollIntervalMs` and applied
+// when its text changed; a bad edit is reported and the last good config stays) or the controller's config stream (all five types;
 // a refused update is NACKed).
 
 import { readFile } from 'node:fs/promises';
 import type { ConfigSource } from '@ambit/core/mesh/config-source';
 import type { SpiffeId } from '@ambit/core/identity/spiffe-id';
 import { connectConfigStream } from '@ambit/core/mesh/stream-client';
-import { loadWaypointConfig } from './local-config.ts';
+import { parseWaypointConfig, readWaypointConfigText } from './local-config.ts';
 import type { WaypointState } from './waypoint-state.ts';
 
 export type ConfigOrigin =
@@ -29,9 +29,15 @@ export async function startConfigSource(opts: {
 }): Promise<ConfigSource> {
   const o = opts.origin;
   if (o.kind === 'file') {
+    let applied: string | undefined;
     const load = async (): Promise<void> => {
-      const c = await loadWaypointConfig(o.path);
+      const text = await readWaypointConfigText(o.path);
+      // Unchanged: keep the snapshot, and with it everything cached per snapshot (endpoint
+      // lists, policies, metric label sets) — a rebuild every poll showed up in profiles.
+      if (text === applied) return;
+      const c = parseWaypointConfig(text, o.path);
       opts.state.replace(c.resources, c.routes);
+      applied = text;
     };
     await load(); // a bad file at start-up fails the process
     const timer = setInterval(

@@ -171,9 +171,15 @@ describe('helm uninstall', () => {
   it('leaves no ambit-cni in any node CNI config, and no ambit-cni binary', async () => {
     for (const node of [node1, node2]) {
       const { conf, bin } = cniDirs(node);
-      const configs = await nodeExec(provider, node, ['sh', '-c', `cat ${conf}/*`]);
+      const configs = await nodeExec(provider, node, [
+        'sh',
+        '-c',
+        `cat ${provider.nodePath(conf)}/*`,
+      ]);
       expect(configs, node).not.toContain('ambit-cni');
-      expect(await nodeExec(provider, node, ['ls', bin]), node).not.toMatch(/^ambit-cni$/m);
+      expect(await nodeExec(provider, node, ['ls', provider.nodePath(bin)]), node).not.toMatch(
+        /^ambit-cni$/m,
+      );
     }
   });
 

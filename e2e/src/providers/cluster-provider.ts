@@ -59,6 +59,8 @@ export interface ClusterProvider {
    * machine (local) or the node image (kind).
    */
   nodeCommand(node: string, argv: readonly string[]): readonly string[];
+  /** Where a node's file `path` is for a `nodeCommand` (local: the path; kind: /proc/1/root/…). */
+  nodePath(path: string): string;
   /** Deletes everything the provider created (idempotent). */
   down(): Promise<void>;
 }

@@ -117,9 +117,31 @@ export class KindProvider implements ClusterProvider {
     return Promise.resolve({ image: { registry: 'localhost/ambit', pullPolicy: 'Never' } });
   }
 
-  /** A kind node is a container named after the node. */
+  /**
+   * A kind node is a container named after the node. The node image has no tcpdump, so commands
+   * run in a tools container that shares the node's network and PID namespaces (its /proc, to
+   * enter pod netns), from AMBIT_KIND_TOOLS_IMAGE (default nicolaka/netshoot, which has tcpdump,
+   * nft, nsenter and ip). Not exercised on this machine (no Docker).
+   */
   nodeCommand(node: string, argv: readonly string[]): readonly string[] {
-    return [tool('docker'), 'exec', node, ...argv];
+    const image = process.env.AMBIT_KIND_TOOLS_IMAGE ?? 'nicolaka/netshoot:v0.13';
+    return [
+      tool('docker'),
+      'run',
+      '--rm',
+      '--privileged',
+      '--network',
+      `container:${node}`,
+      '--pid',
+      `container:${node}`,
+      image,
+      ...argv,
+    ];
+  }
+
+  /** The tools container sees the node's root through the node's PID 1. */
+  nodePath(path: string): string {
+    return `/proc/1/root${path}`;
   }
 
   async down(): Promise<void> {

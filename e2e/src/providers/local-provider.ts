@@ -94,6 +94,11 @@ export class LocalProvider implements ClusterProvider {
     return ['ip', 'netns', 'exec', `ambit-${node}`, ...argv];
   }
 
+  /** The nodes share this machine's filesystem. */
+  nodePath(path: string): string {
+    return path;
+  }
+
   async down(): Promise<void> {
     await runCommand(script('cluster.sh'), ['down'], { showProgress: true });
     this.#access = undefined;

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { forward } from './forward-body.ts';
+import { rawHeaders } from './raw-headers.ts';
 import { pipeBidirectional } from '@ambit/core/hbone/pipe';
 import { endToEndHeaders } from './hop-by-hop.ts';
 import type { ConnectionInfo, Handler, ProxyRequest, ProxyResponse } from './types.ts';
@@ -106,7 +107,7 @@ export class Http1Downstream {
     else req.resume();
     const out = await this.#deps.handler(pr);
     if (this.#draining) res.shouldKeepAlive = false;
-    res.writeHead(out.status, out.headers);
+    res.writeHead(out.status, rawHeaders(out.headers));
     if (out.body === undefined) {
       res.end();
       return;

@@ -8,6 +8,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { MeshError, WaypointConnectError, WaypointUpstreamResetError } from '@ambit/core/errors';
 import { endToEndHeaders } from '../http/hop-by-hop.ts';
+import { rawHeaders } from '../http/raw-headers.ts';
 import type { HeaderMap, ProxyRequest, ProxyResponse } from '../http/types.ts';
 import type { Endpoint } from './endpoint.ts';
 import { readResponseHead } from './read-response-head.ts';
@@ -30,7 +31,7 @@ function sendHttp1(pools: UpstreamPools, req: ProxyRequest, e: Endpoint): Promis
       agent: pools.agent(e),
       method: req.method,
       path: req.path,
-      headers: { ...req.headers, host: req.authority },
+      headers: rawHeaders(req.headers, 'host', req.authority),
       setHost: false,
       signal: req.signal,
     });

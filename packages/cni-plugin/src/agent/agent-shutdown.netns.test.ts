@@ -150,6 +150,13 @@ describe('node agent shutdown in real network namespaces', () => {
     expect(node.nftTable(late.netns, 'ambit')).toBeUndefined();
     expect(zt.held.has(late.uid)).toBe(false);
 
+    // The API refuses one annotation patch (as it does once the release's RBAC is gone): the
+    // summary counts it as failed rather than calling the annotations done.
+    const record = source.recordEnrolment.bind(source);
+    source.recordEnrolment = (pod, enrolled) =>
+      pod.name === 'web' && !enrolled
+        ? Promise.reject(new Error('pods "web" is forbidden (403)'))
+        : record(pod, enrolled);
     const summary = await shutdownAgent({
       plan: { uninstall: true, reason: 'test: DaemonSet deleted' },
       agent,
@@ -157,7 +164,14 @@ describe('node agent shutdown in real network namespaces', () => {
       install: dirs,
       log: quiet,
     });
-    expect(summary).toEqual({ released: 2, failed: 0, ztunnelTold: true, annotationsDone: true });
+    expect(summary).toEqual({
+      released: 2,
+      failed: 0,
+      ztunnelTold: true,
+      annotationsDone: true,
+      annotationsRemoved: 1,
+      annotationsFailed: 1,
+    });
     // ambit-cni is off the node: the conflist is the original chain, the binary is gone.
     expect(JSON.parse(readFileSync(conflist, 'utf8'))).toEqual({
       cniVersion: '1.0.0',
@@ -169,8 +183,9 @@ describe('node agent shutdown in real network namespaces', () => {
     for (const p of [app, web]) {
       expect(node.nftTable(p.netns, 'ambit')).toBeUndefined();
       expect(node.replyRouting(p.netns)).toEqual([]);
-      expect(source.enrolment.get(p.uid)).toBe(false);
     }
+    expect(source.enrolment.get(app.uid)).toBe(false);
+    expect(source.enrolment.get(web.uid)).not.toBe(false); // the refused one was never unmarked
     expect(node.nftTable(node.nodeNetns, 'ambit-node')).toBeUndefined();
     // ztunnel was handed the empty set; the state file is gone.
     expect(zt.log.at(-1)).toBe('snapshot:');

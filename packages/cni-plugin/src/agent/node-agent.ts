@@ -58,6 +58,10 @@ export interface ReleaseSummary {
   ztunnelTold: boolean;
   /** The annotation removals finished within the deadline (their failures are logged). */
   annotationsDone: boolean;
+  /** Pods whose ambit.dev/enrolled annotation was removed (or that were gone already). */
+  annotationsRemoved: number;
+  /** Pods whose annotation the API refused to remove, or not in time (each logged). */
+  annotationsFailed: number;
 }
 
 const reply = (result: 'enrolled' | 'not-ambient' | 'released' | 'ok'): CniWireReply => ({
@@ -204,14 +208,16 @@ export class NodeAgent {
           },
         );
       }
+      let annotationsRemoved = 0;
       const unmark = async (p: KnownPod): Promise<void> => {
         const facts = await this.#opts.source.getPod(p.namespace, p.name);
-        if (facts) await this.#record(facts, false);
+        if (!facts || (await this.#record(facts, false))) annotationsRemoved++;
       };
       const annotationsDone = await withDeadline(
         Promise.allSettled(pods.map(unmark)),
         deadline,
       ).catch(() => false);
+      const annotationsFailed = pods.length - annotationsRemoved;
       if (!annotationsDone)
         this.#log.warn('uninstall: pod annotations not all removed in time', {
           deadlineMs: deadline,
@@ -221,7 +227,14 @@ export class NodeAgent {
       );
       this.#stateDeleted = true;
       this.#pods.clear();
-      const summary = { released: pods.length - failed, failed, ztunnelTold, annotationsDone };
+      const summary = {
+        released: pods.length - failed,
+        failed,
+        ztunnelTold,
+        annotationsDone,
+        annotationsRemoved,
+        annotationsFailed,
+      };
       this.#log.info('uninstall: pods released', { ...summary });
       return summary;
     });
@@ -395,14 +408,21 @@ export class NodeAgent {
     this.#log.info('pod released', { pod: `${pod.namespace}/${pod.name}`, reason });
   }
 
-  /** Publishes the decision (Kubernetes: the pod annotation); a failure never undoes a capture. */
-  async #record(facts: PodFacts, enrolled: boolean): Promise<void> {
-    await this.#opts.source.recordEnrolment(facts, enrolled).catch((err: unknown) =>
-      this.#log.warn('could not record the enrolment', {
-        pod: `${facts.namespace}/${facts.name}`,
-        enrolled,
-        err,
-      }),
+  /**
+   * Publishes the decision (Kubernetes: the pod annotation); a failure never undoes a capture.
+   * False when it could not be recorded (logged).
+   */
+  async #record(facts: PodFacts, enrolled: boolean): Promise<boolean> {
+    return this.#opts.source.recordEnrolment(facts, enrolled).then(
+      () => true,
+      (err: unknown) => {
+        this.#log.warn('could not record the enrolment', {
+          pod: `${facts.namespace}/${facts.name}`,
+          enrolled,
+          err,
+        });
+        return false;
+      },
     );
   }
 

@@ -82,7 +82,7 @@ for (const key of [
   'src.identity',
   'dst.identity',
   'bytes_sent',
-  'bytes_recv',
+  'bytes_received',
 ]) {
   if (key in line) console.log(`  ${key.padEnd(28)} ${JSON.stringify(line[key])}`);
 }

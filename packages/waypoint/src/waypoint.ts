@@ -5,14 +5,19 @@
 // pods, again with the waypoint's identity.
 
 import { connect as netConnect } from 'node:net';
-import { duplexPair, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { HboneUpstreamError, WaypointConnectError } from '@ambit/core/errors';
 import { HbonePool } from '@ambit/core/hbone/pool';
-import { HboneServer, type HboneRequestContext } from '@ambit/core/hbone/server';
+import {
+  HboneServer,
+  type HboneRequestContext,
+  type HboneStreamTaker,
+} from '@ambit/core/hbone/server';
 import type { TlsIdentity } from '@ambit/core/identity/tls-identity';
 import { createLogger, type Logger } from '@ambit/core/log';
 import { parseIpAddr } from '@ambit/core/mesh/ip';
 import { createMetricsRegistry, type Registry } from '@ambit/core/metrics/registry';
+import { asSocket } from './http/as-socket.ts';
 import { H2Downstream } from './http/downstream-h2.ts';
 import { Http1Downstream } from './http/downstream-http1.ts';
 import { sniffProtocol } from './http/sniff-protocol.ts';
@@ -187,7 +192,7 @@ export class Waypoint {
     );
   }
 
-  async #accept(ctx: HboneRequestContext): Promise<Duplex> {
+  async #accept(ctx: HboneRequestContext): Promise<HboneStreamTaker> {
     const snapshot = this.#opts.state.current();
     const target = this.#target(snapshot, ctx);
     const conn: ConnectionInfo = {
@@ -201,9 +206,12 @@ export class Waypoint {
       ...(ctx.forwarded !== undefined && { forwarded: ctx.forwarded }),
       ...(ctx.baggage !== undefined && { baggage: ctx.baggage }),
     };
-    const [outer, inner] = duplexPair();
-    void this.#serve(inner, conn, snapshot);
-    return Promise.resolve(outer);
+    // The CONNECT stream itself is served (no socket pair in between); node:http needs a few
+    // socket methods on it (asSocket).
+    return Promise.resolve({
+      takeStream: (stream: Duplex) =>
+        void this.#serve(asSocket(stream, { timeouts: false }), conn, snapshot),
+    });
   }
 
   async #serve(socket: Duplex, conn: ConnectionInfo, snapshot: WaypointSnapshot): Promise<void> {

@@ -237,3 +237,31 @@ describe('HBONE server', () => {
     expect(closed).toBe(true);
   });
 });
+
+describe('HBONE server, dial resolving a stream taker', () => {
+  it('hands the CONNECT stream itself to the taker after the 200', async () => {
+    const ends: HboneStreamResult[] = [];
+    const { port } = await startHboneServer(f, {
+      onStreamEnd: (_ctx, r) => ends.push(r),
+      dial: (ctx) =>
+        Promise.resolve({
+          takeStream: (stream) => {
+            // An in-process endpoint: answers with what it read, prefixed by the :authority.
+            void readAll(stream).then((b) => stream.end(`${ctx.authority} got ${b.toString()}`));
+          },
+        }),
+    });
+    const tunnel = await pool().connect({
+      address: { host: '127.0.0.1', port },
+      authority: '10.0.0.9:80',
+      source: f.client,
+      expectedPeers: [f.server.id],
+    });
+    const reply = readAll(tunnel);
+    tunnel.end('hello');
+    expect((await reply).toString()).toBe('10.0.0.9:80 got hello');
+    const deadline = Date.now() + 2000;
+    while (ends.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(ends.map((r) => r.status)).toEqual([200]);
+  });
+});

@@ -45,8 +45,12 @@ export interface HboneServerOptions {
   port?: number;
   /** Phase 2a: authorization. Return true, or a denial reason → 401 (the reason stays local). */
   authorize(ctx: HboneRequestContext): Promise<true | { deny: string }>;
-  /** Phase 2b: dial the target. Rejecting → 503. Resolve with a connected Duplex (usually net.Socket). */
-  dial(ctx: HboneRequestContext, signal: AbortSignal): Promise<Duplex>;
+  /**
+   * Phase 2b: dial the target. Rejecting → 503. Resolve with a connected Duplex (usually
+   * net.Socket), piped to the stream; or with an HboneStreamTaker, which gets the stream itself
+   * after the 200 (an endpoint in this process: no socket pair and no pipe in between).
+   */
+  dial(ctx: HboneRequestContext, signal: AbortSignal): Promise<Duplex | HboneStreamTaker>;
   /** Called once per stream when it ends, for metrics and the access log. */
   onStreamEnd?(ctx: HboneRequestContext | undefined, result: HboneStreamResult): void;
   /** TLS handshake limit (default 10 s). */
@@ -60,6 +64,15 @@ export interface HboneServerOptions {
    * `{ fd }`. When given, `host` and `port` are ignored and listen() adopts it (Node closes it).
    */
   listenSocket?: unknown;
+}
+
+/** What `dial` may resolve with to serve the tunnel's bytes itself, from the CONNECT stream. */
+export interface HboneStreamTaker {
+  takeStream(stream: Duplex): void;
+}
+
+function isTaker(d: Duplex | HboneStreamTaker): d is HboneStreamTaker {
+  return typeof (d as Partial<HboneStreamTaker>).takeStream === 'function';
 }
 
 export interface HboneStreamResult {
@@ -215,7 +228,7 @@ export class HboneServer {
     const abort = new AbortController();
     const onClientGone = (): void => abort.abort(new Error('client reset the stream before 200'));
     stream.once('close', onClientGone);
-    let upstream: Duplex;
+    let upstream: Duplex | HboneStreamTaker;
     try {
       upstream = await this.#authorizeAndDial(ctx, abort.signal);
     } catch (err) {
@@ -225,7 +238,7 @@ export class HboneServer {
     }
     stream.off('close', onClientGone);
     if (stream.destroyed || stream.closed) {
-      upstream.destroy();
+      if (!isTaker(upstream)) upstream.destroy();
       this.#end(ctx, {
         status: 499,
         started,
@@ -234,13 +247,22 @@ export class HboneServer {
       return;
     }
 
-    // Phase 3: 200. Phase 4: pipe until both directions end or one side resets.
+    // Phase 3: 200. Phase 4: pipe until both directions end or one side resets (or the taker
+    // serves the stream; its byte counts are its own).
     stream.respond({ [h2.HTTP2_HEADER_STATUS]: 200 });
+    if (isTaker(upstream)) {
+      stream.once('close', () => this.#end(ctx, { status: 200, started }));
+      upstream.takeStream(stream);
+      return;
+    }
     const r = await pipeBidirectional(stream, upstream);
     this.#end(ctx, { status: 200, started, fromClient: r.aToB, toClient: r.bToA, error: r.error });
   }
 
-  async #authorizeAndDial(ctx: HboneRequestContext, signal: AbortSignal): Promise<Duplex> {
+  async #authorizeAndDial(
+    ctx: HboneRequestContext,
+    signal: AbortSignal,
+  ): Promise<Duplex | HboneStreamTaker> {
     let verdict: true | { deny: string };
     try {
       verdict = await this.#opts.authorize(ctx);

@@ -2,51 +2,14 @@
 // with `createConnection` returning a tunnel from the dialer. Measured against an undici Pool per
 // endpoint over the same tunnels (docs/waypoint.md, "Performance"): node:http's native parser and
 // no second HTTP stack in the process cost less CPU and memory per request.
-// A tunnel is not a net.Socket: the Agent's TCP-only calls (keep-alive probes, ref/unref) are
-// no-ops here, and an idle tunnel is closed after `idleMs` by the socket timeout.
+// A tunnel is not a net.Socket: asSocket gives it no-op TCP calls and Buffer-only writes.
 
 import { Agent, type AgentOptions, type ClientRequestArgs } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { asSocket } from '../http/as-socket.ts';
 
 export type TunnelFactory = () => Promise<Duplex>;
-
-/** What node:http calls on a socket beyond the Duplex interface. */
-interface SocketLike extends Duplex {
-  setKeepAlive?: unknown;
-  setNoDelay?: unknown;
-  ref?: unknown;
-  unref?: unknown;
-  setTimeout(ms: number, cb?: () => void): unknown;
-}
-
-const noop = (): void => {};
-
-type WriteCb = (err?: Error | null) => void;
-
-/**
- * Gives a tunnel the net.Socket methods node:http may call (a tunnel has no TCP options of its
- * own), and turns string writes into Buffers: node:http writes its request head as a latin1
- * string, and Node 24's HTTP/2 stream, handed a string among corked chunks (writev), can send
- * freed memory instead of it (seen as garbage request lines at the backend; a Buffer is safe).
- */
-function asSocket(d: Duplex): Socket {
-  const s = d as SocketLike;
-  const write = s.write.bind(s) as (c: unknown, e?: unknown, cb?: unknown) => boolean;
-  s.write = ((chunk: unknown, enc?: BufferEncoding | WriteCb, cb?: WriteCb): boolean =>
-    typeof chunk === 'string'
-      ? write(
-          Buffer.from(chunk, typeof enc === 'string' ? enc : 'utf8'),
-          typeof enc === 'function' ? enc : cb,
-        )
-      : write(chunk, enc, cb)) as typeof s.write;
-  s.setKeepAlive ??= noop;
-  s.setNoDelay ??= noop;
-  s.ref ??= noop;
-  s.unref ??= noop;
-  if (typeof s.setTimeout !== 'function') s.setTimeout = noop;
-  return s as unknown as Socket;
-}
 
 /** When a kept-alive tunnel went back to the free list. */
 const idleSince = new WeakMap<Socket, number>();
@@ -71,7 +34,7 @@ export class TunnelAgent extends Agent {
     cb?: (err: Error | null, socket: Duplex) => void,
   ): Duplex | undefined {
     this.#open().then(
-      (d) => cb?.(null, asSocket(d)),
+      (d) => cb?.(null, asSocket(d, { timeouts: true })),
       (err: Error) => cb?.(err, undefined as unknown as Duplex),
     );
     return undefined;

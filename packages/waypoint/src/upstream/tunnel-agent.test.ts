@@ -19,11 +19,11 @@ let app: Server;
 let tunnels: Http2Server;
 let session: ClientHttp2Session;
 /** Per test: late events of the previous test's tunnels land in its own object. */
-let counts = { opened: 0, closed: 0 };
+let counts = { opened: 0, closed: 0, ended: 0, resets: 0 };
 let seen: string[] = [];
 
 beforeEach(async () => {
-  const mine = { opened: 0, closed: 0 };
+  const mine = { opened: 0, closed: 0, ended: 0, resets: 0 };
   counts = mine;
   const seenHere: string[] = [];
   seen = seenHere;
@@ -48,6 +48,11 @@ beforeEach(async () => {
     });
     s.on('error', () => stream.destroy());
     stream.on('error', () => s.destroy());
+    // 'end': the client sent END_STREAM; 'aborted': it reset the stream while this side could
+    // still write (Node may emit 'end' after a NO_ERROR reset too: 'aborted' is what ztunnel's
+    // pipe treats as a reset, packages/core/src/hbone/pipe.ts).
+    stream.once('end', () => (mine.ended += 1));
+    stream.once('aborted', () => (mine.resets += 1));
     stream.once('close', () => (mine.closed += 1));
   });
   await new Promise<void>((r) => tunnels.listen(0, '127.0.0.1', r));
@@ -99,13 +104,16 @@ describe('TunnelAgent', () => {
     agent.destroy();
   });
 
-  it('closes tunnels that stayed idle for idleMs', async () => {
+  it('closes tunnels that stayed idle for idleMs, cleanly (END_STREAM, not a reset)', async () => {
     const agent = new TunnelAgent(openTunnel, { idleMs: 200 });
     await Promise.all([post(agent, '/a', 'x'), post(agent, '/b', 'y')]);
     expect(counts.opened).toBe(2);
     const deadline = Date.now() + 5000;
     while (counts.closed < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(counts.closed).toBe(2);
+    // Closed with END_STREAM (the app gets a FIN), not reset: ztunnel would log a reset.
+    expect(counts.ended).toBe(2);
+    expect(counts.resets).toBe(0);
     // A later request opens a new tunnel.
     expect(await post(agent, '/c', 'z')).toBe('got 1');
     expect(counts.opened).toBe(3);

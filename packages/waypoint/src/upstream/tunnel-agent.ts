@@ -14,6 +14,26 @@ export type TunnelFactory = () => Promise<Duplex>;
 /** When a kept-alive tunnel went back to the free list. */
 const idleSince = new WeakMap<Socket, number>();
 
+/** How long an idle tunnel closed with END_STREAM may take to finish before it is reset. */
+const CLOSE_GRACE_MS = 5_000;
+
+const ignore = (): void => {};
+
+/**
+ * Closes an idle tunnel the way a client closes an idle keep-alive TCP connection: off the free
+ * list first (the documented `agentRemove`, so no request picks it up), then END_STREAM, which the
+ * endpoint's ztunnel turns into a FIN to the app; the app closes its side and the stream ends
+ * cleanly. `destroy()` instead would send RST_STREAM, which ztunnel reports as a reset
+ * (response_flags, an error log line) for a connection nothing was wrong with. Reset only if the
+ * other side has not finished within CLOSE_GRACE_MS.
+ */
+function closeGracefully(s: Socket): void {
+  s.emit('agentRemove');
+  s.on('error', ignore);
+  s.end();
+  setTimeout(() => s.destroy(), CLOSE_GRACE_MS).unref();
+}
+
 export class TunnelAgent extends Agent {
   readonly #open: TunnelFactory;
   readonly #idleMs: number;
@@ -59,7 +79,7 @@ export class TunnelAgent extends Agent {
     let left = 0;
     for (const list of Object.values(this.freeSockets)) {
       for (const s of [...(list ?? [])]) {
-        if (now - (idleSince.get(s) ?? now) >= this.#idleMs) s.destroy();
+        if (now - (idleSince.get(s) ?? now) >= this.#idleMs) closeGracefully(s);
         else left += 1;
       }
     }

@@ -21,8 +21,11 @@ let session: ClientHttp2Session;
 /** Per test: late events of the previous test's tunnels land in its own object. */
 let counts = { opened: 0, closed: 0, ended: 0, resets: 0 };
 let seen: string[] = [];
+/** The tunnel server keeps its half open after the client's END_STREAM (a slow far side). */
+let holdOpen = false;
 
 beforeEach(async () => {
+  holdOpen = false;
   const mine = { opened: 0, closed: 0, ended: 0, resets: 0 };
   counts = mine;
   const seenHere: string[] = [];
@@ -43,7 +46,7 @@ beforeEach(async () => {
   tunnels.on('stream', (stream) => {
     const s = netConnect(appPort, '127.0.0.1', () => {
       stream.respond({ ':status': 200 });
-      stream.pipe(s);
+      stream.pipe(s, { end: !holdOpen });
       s.pipe(stream);
     });
     s.on('error', () => stream.destroy());
@@ -94,7 +97,22 @@ function post(agent: TunnelAgent, path: string, body: string): Promise<string> {
   });
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 describe('TunnelAgent', () => {
+  it('never hands a request the tunnel it is closing, while the far side has not finished', async () => {
+    holdOpen = true;
+    const agent = new TunnelAgent(openTunnel, { idleMs: 200 });
+    expect(await post(agent, '/a', 'x')).toBe('got 1');
+    const deadline = Date.now() + 5000;
+    while (counts.ended < 1 && Date.now() < deadline) await sleep(20);
+    expect(counts.ended).toBe(1); // END_STREAM sent…
+    expect(counts.closed).toBe(0); // …and the tunnel still open: the far side holds its half
+    expect(await post(agent, '/b', 'y')).toBe('got 1');
+    expect(counts.opened).toBe(2);
+    agent.destroy();
+  });
+
   it('sends requests intact and reuses one tunnel for sequential requests', async () => {
     const agent = new TunnelAgent(openTunnel, { idleMs: 60_000 });
     for (let i = 0; i < 20; i++)

@@ -20,17 +20,18 @@ const CLOSE_GRACE_MS = 5_000;
 const ignore = (): void => {};
 
 /**
- * Closes an idle tunnel the way a client closes an idle keep-alive TCP connection: off the free
- * list first (the documented `agentRemove`, so no request picks it up), then END_STREAM, which the
- * endpoint's ztunnel turns into a FIN to the app; the app closes its side and the stream ends
- * cleanly. `destroy()` instead would send RST_STREAM, which ztunnel reports as a reset
- * (response_flags, an error log line) for a connection nothing was wrong with. Reset only if the
- * other side has not finished within CLOSE_GRACE_MS.
+ * Closes an idle tunnel the way a client closes an idle keep-alive TCP connection: END_STREAM,
+ * which the endpoint's ztunnel turns into a FIN to the app; the app closes its side and the
+ * stream ends cleanly. `destroy()` instead would send RST_STREAM, which ztunnel reports as a
+ * reset (response_flags, an error log line) for a connection nothing was wrong with. Then off the
+ * free list with the documented `agentRemove` — in this order: the Agent drops a socket from its
+ * free list only once it is no longer writable, so a request never picks up the ending tunnel.
+ * Reset only if the other side has not finished within CLOSE_GRACE_MS.
  */
 function closeGracefully(s: Socket): void {
-  s.emit('agentRemove');
   s.on('error', ignore);
   s.end();
+  s.emit('agentRemove');
   setTimeout(() => s.destroy(), CLOSE_GRACE_MS).unref();
 }
 

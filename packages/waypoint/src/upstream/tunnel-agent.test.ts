@@ -23,9 +23,12 @@ let counts = { opened: 0, closed: 0, ended: 0, resets: 0 };
 let seen: string[] = [];
 /** The tunnel server keeps its half open after the client's END_STREAM (a slow far side). */
 let holdOpen = false;
+/** The app closes each connection this long after a response (an app-side idle timeout). */
+let closeAfterMs = 0;
 
 beforeEach(async () => {
   holdOpen = false;
+  closeAfterMs = 0;
   const mine = { opened: 0, closed: 0, ended: 0, resets: 0 };
   counts = mine;
   const seenHere: string[] = [];
@@ -37,6 +40,7 @@ beforeEach(async () => {
     req.on('end', () => {
       seenHere.push(`${req.method} ${req.url} ${body}`);
       res.end(`got ${body.length}`);
+      if (closeAfterMs > 0) setTimeout(() => req.socket.end(), closeAfterMs);
     });
   });
   app.on('clientError', (err: Error) => seenHere.push(`clientError ${err.message}`));
@@ -100,6 +104,30 @@ function post(agent: TunnelAgent, path: string, body: string): Promise<string> {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('TunnelAgent', () => {
+  it('drops a free tunnel the app closed while idle instead of sending the next request into it', async () => {
+    closeAfterMs = 200;
+    const agent = new TunnelAgent(openTunnel, { idleMs: 60_000 });
+    expect(await post(agent, '/a', 'x')).toBe('got 1');
+    const deadline = Date.now() + 5000;
+    while (counts.closed < 1 && Date.now() < deadline) await sleep(20);
+    // The app's FIN arrived as END_STREAM; the agent closed its half: a clean close, no reset.
+    expect(counts.closed).toBe(1);
+    expect(counts.resets).toBe(0);
+    expect(await post(agent, '/b', 'y')).toBe('got 1');
+    expect(counts.opened).toBe(2);
+    expect(seen).toEqual(['POST /a x', 'POST /b y']);
+    agent.destroy();
+  });
+
+  it('does not keep a tunnel past the keep-alive timeout the app announced (less a margin)', async () => {
+    app.keepAliveTimeout = 1000; // Keep-Alive: timeout=1 → nothing left after the 1 s margin
+    const agent = new TunnelAgent(openTunnel, { idleMs: 60_000 });
+    expect(await post(agent, '/a', 'x')).toBe('got 1');
+    expect(await post(agent, '/b', 'y')).toBe('got 1');
+    expect(counts.opened).toBe(2);
+    agent.destroy();
+  });
+
   it('never hands a request the tunnel it is closing, while the far side has not finished', async () => {
     holdOpen = true;
     const agent = new TunnelAgent(openTunnel, { idleMs: 200 });

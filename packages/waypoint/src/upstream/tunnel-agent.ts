@@ -4,7 +4,13 @@
 // no second HTTP stack in the process cost less CPU and memory per request.
 // A tunnel is not a net.Socket: asSocket gives it no-op TCP calls and Buffer-only writes.
 
-import { Agent, type AgentOptions, type ClientRequestArgs } from 'node:http';
+import {
+  Agent,
+  type AgentOptions,
+  type ClientRequest,
+  type ClientRequestArgs,
+  type IncomingMessage,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { asSocket } from '../http/as-socket.ts';
@@ -13,11 +19,30 @@ export type TunnelFactory = () => Promise<Duplex>;
 
 /** When a kept-alive tunnel went back to the free list. */
 const idleSince = new WeakMap<Socket, number>();
+/** How long a free tunnel may stay idle: the agent's idleMs, or less when the app said so. */
+const idleLimit = new WeakMap<Socket, number>();
+/** The 'end' listener a free tunnel carries (removed when it is reused). */
+const farEndWatch = new WeakMap<Socket, () => void>();
+
+/** Close this much before the app's announced keep-alive timeout (as node's own Agent does). */
+const HINT_MARGIN_MS = 1_000;
+
+/** `Keep-Alive: timeout=N` of the response that just finished on the socket, in ms. */
+function keepAliveHintMs(socket: Socket): number | undefined {
+  // node:http's own keepSocketAlive reads the response the same way.
+  const res = (socket as { _httpMessage?: { res?: IncomingMessage } })._httpMessage?.res;
+  const header = res?.headers['keep-alive'];
+  const hint = typeof header === 'string' ? /^timeout=(\d+)/.exec(header)?.[1] : undefined;
+  return hint === undefined ? undefined : Number(hint) * 1000;
+}
 
 /** How long an idle tunnel closed with END_STREAM may take to finish before it is reset. */
 const CLOSE_GRACE_MS = 5_000;
 
 const ignore = (): void => {};
+
+/** How often free tunnels are checked against their idle limits (at most). */
+const SWEEP_MS = 1_000;
 
 /**
  * Closes an idle tunnel the way a client closes an idle keep-alive TCP connection: END_STREAM,
@@ -62,10 +87,33 @@ export class TunnelAgent extends Agent {
   }
 
   override keepSocketAlive(socket: Socket): boolean {
+    // The app may close an idle keep-alive connection (node's server after 5 s, Go's after its
+    // IdleTimeout, fortio's after 30 s). Over a tunnel that arrives as END_STREAM, which only
+    // half-closes the stream: nothing tells the Agent, and the next request would go into a
+    // connection the app has closed (a reset, a 502). So a free tunnel reads on (a free
+    // keep-alive connection has nothing to read but its end) and closes its own half when the
+    // app's end arrives, which takes it off the free list; and it is not kept past the timeout
+    // the app announced (Keep-Alive: timeout=N, minus a margin, as node's Agent does).
+    if (socket.readableEnded) return false;
+    const hint = keepAliveHintMs(socket);
+    const limit = hint === undefined ? this.#idleMs : Math.min(this.#idleMs, hint - HINT_MARGIN_MS);
+    if (limit <= 0) return false;
     idleSince.set(socket, performance.now());
-    this.#sweep ??= setInterval(() => this.#closeIdle(), Math.max(this.#idleMs / 2, 100));
+    idleLimit.set(socket, limit);
+    const onEnd = (): void => closeGracefully(socket);
+    farEndWatch.set(socket, onEnd);
+    socket.once('end', onEnd);
+    socket.resume();
+    this.#sweep ??= setInterval(() => this.#closeIdle(), Math.min(this.#idleMs / 2, SWEEP_MS));
     this.#sweep.unref();
     return true;
+  }
+
+  override reuseSocket(socket: Socket, req: ClientRequest): void {
+    const onEnd = farEndWatch.get(socket);
+    if (onEnd) socket.removeListener('end', onEnd);
+    farEndWatch.delete(socket);
+    super.reuseSocket(socket, req);
   }
 
   override destroy(): void {
@@ -74,13 +122,14 @@ export class TunnelAgent extends Agent {
     super.destroy();
   }
 
-  /** Closes tunnels idle for `idleMs`; stops sweeping when none is left idle. */
+  /** Closes tunnels idle past their limit; stops sweeping when none is left idle. */
   #closeIdle(): void {
     const now = performance.now();
     let left = 0;
     for (const list of Object.values(this.freeSockets)) {
       for (const s of [...(list ?? [])]) {
-        if (now - (idleSince.get(s) ?? now) >= this.#idleMs) closeGracefully(s);
+        const limit = idleLimit.get(s) ?? this.#idleMs;
+        if (now - (idleSince.get(s) ?? now) >= limit) closeGracefully(s);
         else left += 1;
       }
     }

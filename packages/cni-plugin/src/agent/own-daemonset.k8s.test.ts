@@ -16,6 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@ambit/core/log';
+import { serviceAccountKubeConfig } from '../testing/service-account-kubeconfig.ts';
 import { waitFor } from '../testing/ztunnel-recorder.ts';
 import { OwnDaemonSet } from './own-daemonset.ts';
 import { decideShutdown } from './shutdown-decision.ts';
@@ -77,44 +78,15 @@ describe("the node agent's own DaemonSet (real API server, the agent's narrow RB
     apps = admin.makeApiClient(AppsV1Api);
     rbac = admin.makeApiClient(RbacAuthorizationV1Api);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
-    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
     // The chart's rule (charts/ambit/templates/node-agent-rbac.yaml).
-    await rbac.createNamespacedRole({
-      namespace,
-      body: {
-        metadata: { name },
-        rules: [
-          {
-            apiGroups: ['apps'],
-            resources: ['daemonsets'],
-            resourceNames: [name],
-            verbs: ['get', 'list', 'watch'],
-          },
-        ],
+    agentKc = await serviceAccountKubeConfig(admin, namespace, name, [
+      {
+        apiGroups: ['apps'],
+        resources: ['daemonsets'],
+        resourceNames: [name],
+        verbs: ['get', 'list', 'watch'],
       },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace,
-      body: {
-        metadata: { name },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-        subjects: [{ kind: 'ServiceAccount', name, namespace }],
-      },
-    });
-    const token = await core.createNamespacedServiceAccountToken({
-      name,
-      namespace,
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    const cluster = admin.getCurrentCluster();
-    if (!cluster || !token.status?.token) throw new Error('no cluster or token');
-    agentKc = new KubeConfig();
-    agentKc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'agent', token: token.status.token }],
-      contexts: [{ name: 'agent', cluster: cluster.name, user: 'agent' }],
-      currentContext: 'agent',
-    });
+    ]);
   });
 
   afterAll(async () => {

@@ -11,11 +11,11 @@ import {
   CoreV1Api,
   KubeConfig,
   PatchStrategy,
-  RbacAuthorizationV1Api,
   setHeaderOptions,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@ambit/core/log';
+import { serviceAccountKubeConfig } from '../testing/service-account-kubeconfig.ts';
 import { parsePreDeleteArgs, removeNodeAgents } from './pre-delete.ts';
 
 const quiet = createLogger({ level: 'error', out: { write: () => true } });
@@ -62,47 +62,16 @@ describe('the pre-delete hook (real API server, the hook Role only)', () => {
     admin.loadFromFile(inject('ambitKubeconfig'));
     core = admin.makeApiClient(CoreV1Api);
     apps = admin.makeApiClient(AppsV1Api);
-    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
-    const sa = 'ambit-pre-delete';
-    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: sa } } });
-    // The chart's hook rule (charts/ambit/templates/pre-delete-hook.yaml).
-    await rbac.createNamespacedRole({
-      namespace,
-      body: {
-        metadata: { name: sa },
-        rules: [
-          {
-            apiGroups: ['apps'],
-            resources: ['daemonsets'],
-            resourceNames: agents,
-            verbs: ['get', 'delete'],
-          },
-        ],
+    // The chart's hook rule (charts/ambit/templates/node-agent-pre-delete.yaml).
+    hookKc = await serviceAccountKubeConfig(admin, namespace, 'ambit-pre-delete', [
+      {
+        apiGroups: ['apps'],
+        resources: ['daemonsets'],
+        resourceNames: agents,
+        verbs: ['get', 'delete'],
       },
-    });
-    await rbac.createNamespacedRoleBinding({
-      namespace,
-      body: {
-        metadata: { name: sa },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
-        subjects: [{ kind: 'ServiceAccount', name: sa, namespace }],
-      },
-    });
-    const token = await core.createNamespacedServiceAccountToken({
-      name: sa,
-      namespace,
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
-    });
-    const cluster = admin.getCurrentCluster();
-    if (!cluster || !token.status?.token) throw new Error('no cluster or token');
-    hookKc = new KubeConfig();
-    hookKc.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'hook', token: token.status.token }],
-      contexts: [{ name: 'hook', cluster: cluster.name, user: 'hook' }],
-      currentContext: 'hook',
-    });
+    ]);
   });
 
   afterAll(async () => {

@@ -5,19 +5,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectlFor } from '../kubectl.ts';
 import { installMesh, MESH_NAMESPACE, podOnNode } from './mesh-install.ts';
-import {
-  createNamespace,
-  deployClient,
-  deployServer,
-  podOf,
-  requestLoad,
-  requestUntil,
-  runInPod,
-  sleep,
-  uniqueName,
-  waitEnrolled,
-  workerNodes,
-} from './workloads.ts';
+import { clientAndServer, requestLoad, runInPod, sleep, uniqueName } from './workloads.ts';
 
 const access = inject('ambitCluster');
 const kubectl = kubectlFor(access);
@@ -63,15 +51,7 @@ describe('certificate rotation under traffic (60 s TTL)', () => {
       values: { ca: { workloadCertTtl: `${TTL_SECONDS}s` } },
     });
     console.error(`[e2e] mesh with a ${TTL_SECONDS}s certificate TTL in ${result.seconds}s`);
-    [node1 = '', node2 = ''] = await workerNodes(kubectl);
-    await createNamespace(kubectl, ns, true);
-    await Promise.all([
-      deployServer(kubectl, access, ns, 'echo', node2),
-      deployClient(kubectl, access, ns, 'client', node1),
-    ]);
-    for (const pod of ['client', await podOf(kubectl, ns, 'echo')])
-      await waitEnrolled(kubectl, ns, pod);
-    expect((await requestUntil(kubectl, ns, 'client', url, 'ok')).ok).toBe(true);
+    ({ node1, node2 } = await clientAndServer(kubectl, access, ns, url));
   }, 600_000);
 
   afterAll(async () => {

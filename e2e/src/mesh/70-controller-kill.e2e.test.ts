@@ -5,16 +5,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectlFor } from '../kubectl.ts';
 import { installMesh, MESH_NAMESPACE, podsOf, waitForMesh } from './mesh-install.ts';
 import {
-  createNamespace,
+  clientAndServer,
   deployClient,
-  deployServer,
-  podOf,
   requestLoad,
   requestUntil,
   sleep,
   uniqueName,
   waitEnrolled,
-  workerNodes,
 } from './workloads.ts';
 import { accessLogLines } from './ztunnel-logs.ts';
 
@@ -28,15 +25,7 @@ let node2 = '';
 describe('killing the controller during traffic', () => {
   beforeAll(async () => {
     await installMesh(access);
-    [node1 = '', node2 = ''] = await workerNodes(kubectl);
-    await createNamespace(kubectl, ns, true);
-    await Promise.all([
-      deployServer(kubectl, access, ns, 'echo', node2),
-      deployClient(kubectl, access, ns, 'client', node1),
-    ]);
-    for (const pod of ['client', await podOf(kubectl, ns, 'echo')])
-      await waitEnrolled(kubectl, ns, pod);
-    expect((await requestUntil(kubectl, ns, 'client', url, 'ok')).ok).toBe(true);
+    ({ node1, node2 } = await clientAndServer(kubectl, access, ns, url));
   }, 600_000);
 
   afterAll(async () => {

@@ -14,18 +14,13 @@ import { kubectlFor } from '../kubectl.ts';
 import { installMesh, MESH_NAMESPACE, podOnNode, providerFor } from './mesh-install.ts';
 import { startCapture } from './node-tools.ts';
 import {
-  createNamespace,
-  deployClient,
-  deployServer,
+  clientAndServer,
   podFacts,
-  podOf,
   request,
   requestLoad,
   requestUntil,
   sleep,
   uniqueName,
-  waitEnrolled,
-  workerNodes,
 } from './workloads.ts';
 import { accessLogLines } from './ztunnel-logs.ts';
 
@@ -62,15 +57,7 @@ async function restart(component: string, node: string): Promise<string> {
 describe('restarting the node agent and ztunnel on the client node', () => {
   beforeAll(async () => {
     await installMesh(access);
-    [node1 = '', node2 = ''] = await workerNodes(kubectl);
-    await createNamespace(kubectl, ns, true);
-    await Promise.all([
-      deployServer(kubectl, access, ns, 'echo', node2),
-      deployClient(kubectl, access, ns, 'client', node1),
-    ]);
-    for (const pod of ['client', await podOf(kubectl, ns, 'echo')])
-      await waitEnrolled(kubectl, ns, pod);
-    expect((await requestUntil(kubectl, ns, 'client', url, 'ok')).ok).toBe(true);
+    ({ node1, node2 } = await clientAndServer(kubectl, access, ns, url));
   }, 600_000);
 
   afterAll(async () => {

@@ -9,16 +9,12 @@ import { installMesh, providerFor } from './mesh-install.ts';
 import { podNetnsRuleset, startCapture } from './node-tools.ts';
 import {
   AMBIENT_LABEL,
-  createNamespace,
-  deployClient,
-  deployServer,
+  clientAndServer,
   podFacts,
-  podOf,
   request,
   requestUntil,
   uniqueName,
   waitEnrolled,
-  workerNodes,
 } from './workloads.ts';
 
 const access = inject('ambitCluster');
@@ -42,15 +38,7 @@ async function capturedRequest(): Promise<{ ok: boolean; marker: string; seen: s
 describe('unlabelling an ambient namespace', () => {
   beforeAll(async () => {
     await installMesh(access);
-    [node1 = '', node2 = ''] = await workerNodes(kubectl);
-    await createNamespace(kubectl, ns, true);
-    await Promise.all([
-      deployServer(kubectl, access, ns, 'echo', node2),
-      deployClient(kubectl, access, ns, 'client', node1),
-    ]);
-    server = await podOf(kubectl, ns, 'echo');
-    for (const pod of ['client', server]) await waitEnrolled(kubectl, ns, pod);
-    expect((await requestUntil(kubectl, ns, 'client', url, 'ok')).ok).toBe(true);
+    ({ node1, node2, server } = await clientAndServer(kubectl, access, ns, url));
   }, 600_000);
 
   afterAll(async () => {

@@ -12,17 +12,13 @@ import { runCommand } from '../providers/run-command.ts';
 import { installMesh, MESH_NAMESPACE, MESH_RELEASE, providerFor } from './mesh-install.ts';
 import { nodeExec, podNetnsRuleset } from './node-tools.ts';
 import {
-  createNamespace,
+  clientAndServer,
   deployClient,
-  deployServer,
   podFacts,
-  podOf,
   request,
   requestUntil,
   sleep,
   uniqueName,
-  waitEnrolled,
-  workerNodes,
 } from './workloads.ts';
 
 const access = inject('ambitCluster');
@@ -69,14 +65,7 @@ describe('helm uninstall', () => {
   beforeAll(async () => {
     await installMesh(access);
     meshValues = await provider.meshValues(access);
-    [node1 = '', node2 = ''] = await workerNodes(kubectl);
-    await createNamespace(kubectl, ns, true);
-    await Promise.all([
-      deployServer(kubectl, access, ns, 'echo', node2),
-      deployClient(kubectl, access, ns, 'client', node1),
-    ]);
-    server = await podOf(kubectl, ns, 'echo');
-    for (const pod of ['client', server]) await waitEnrolled(kubectl, ns, pod);
+    ({ node1, node2, server } = await clientAndServer(kubectl, access, ns, url));
     await apply(kubectl, [
       {
         apiVersion: 'ambit.dev/v1alpha1',

@@ -133,6 +133,41 @@ export async function deployClient(
   await kubectl('-n', namespace, 'wait', '--for=condition=Ready', `pod/${name}`, '--timeout=180s');
 }
 
+export interface ClientAndServer {
+  /** The worker nodes, sorted: the client runs on node1, the server on node2. */
+  node1: string;
+  node2: string;
+  /** The server Deployment's pod. */
+  server: string;
+}
+
+/**
+ * The set-up most scenarios share: namespace `ns` (ambient unless told otherwise), server
+ * Deployment + Service `echo` on the second worker node and client Pod `client` on the first, both
+ * enrolled when ambient, and one request to `url` answered from the client (kube-proxy and the
+ * mesh config reach the nodes a moment after the pods are Ready).
+ */
+export async function clientAndServer(
+  kubectl: Kubectl,
+  access: ClusterAccess,
+  ns: string,
+  url: string,
+  ambient = true,
+): Promise<ClientAndServer> {
+  const [node1, node2] = await workerNodes(kubectl);
+  if (!node1 || !node2) throw new Error('the scenario needs two worker nodes');
+  await createNamespace(kubectl, ns, ambient);
+  await Promise.all([
+    deployServer(kubectl, access, ns, 'echo', node2),
+    deployClient(kubectl, access, ns, 'client', node1),
+  ]);
+  const server = await podOf(kubectl, ns, 'echo');
+  if (ambient) for (const pod of ['client', server]) await waitEnrolled(kubectl, ns, pod);
+  const warm = await requestUntil(kubectl, ns, 'client', url, 'ok');
+  if (!warm.ok) throw new Error(`${ns}: client never reached ${url}: ${warm.body}`);
+  return { node1, node2, server };
+}
+
 export interface PodFacts {
   name: string;
   node: string;

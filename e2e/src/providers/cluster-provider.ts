@@ -35,13 +35,6 @@ export interface ClusterProvider {
   up(): Promise<ClusterAccess>;
   /** Builds the image and makes it present on every node (kind: docker build + kind load). */
   loadImage(image: ImageSpec): Promise<void>;
-  /** Installs or upgrades a Helm chart from the repository and waits for it. */
-  helmInstall(
-    release: string,
-    chartDir: string,
-    namespace: string,
-    values?: Record<string, string>,
-  ): Promise<void>;
   /**
    * Builds Ambit's four images (controller, ztunnel, node-agent, waypoint) from this checkout and
    * makes them present on every node (local: images/build-local.sh --import; kind: docker build

@@ -7,7 +7,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClusterAccess, ClusterProvider, ImageSpec } from './cluster-provider.ts';
-import { helmUpgradeInstall } from './helm-install.ts';
 import { runCommand } from './run-command.ts';
 
 const e2eDir = new URL('../..', import.meta.url).pathname;
@@ -24,7 +23,6 @@ export const kindTestImage: ImageSpec = {
 export class KindProvider implements ClusterProvider {
   readonly name = 'kind';
   readonly cluster = process.env.AMBIT_KIND_CLUSTER ?? 'ambit-e2e';
-  #access: ClusterAccess | undefined;
 
   async up(): Promise<ClusterAccess> {
     const clusters = (await runCommand(tool('kind'), ['get', 'clusters'])).split('\n');
@@ -55,14 +53,13 @@ export class KindProvider implements ClusterProvider {
       },
     );
     await this.loadImage(kindTestImage);
-    this.#access = {
+    return {
       provider: 'kind',
       kubeconfig,
       kubectl: tool('kubectl'),
       helm: tool('helm'),
       testImage: kindTestImage.ref,
     };
-    return this.#access;
   }
 
   async loadImage(image: ImageSpec): Promise<void> {
@@ -79,21 +76,6 @@ export class KindProvider implements ClusterProvider {
       { showProgress: true },
     );
     await runCommand(tool('kind'), ['load', 'docker-image', image.ref, '--name', this.cluster]);
-  }
-
-  async helmInstall(
-    release: string,
-    chartDir: string,
-    namespace: string,
-    values: Record<string, string> = {},
-  ): Promise<void> {
-    await helmUpgradeInstall(
-      this.#access ?? (await this.up()),
-      release,
-      chartDir,
-      namespace,
-      values,
-    );
   }
 
   /** images/Dockerfile, one target per component, tagged localhost/ambit/<c>:<appVersion>. */
@@ -146,6 +128,5 @@ export class KindProvider implements ClusterProvider {
 
   async down(): Promise<void> {
     await runCommand(tool('kind'), ['delete', 'cluster', '--name', this.cluster]);
-    this.#access = undefined;
   }
 }

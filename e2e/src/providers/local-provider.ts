@@ -4,7 +4,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterAccess, ClusterProvider, ImageSpec } from './cluster-provider.ts';
-import { helmUpgradeInstall } from './helm-install.ts';
 import { runCommand } from './run-command.ts';
 
 const e2eDir = new URL('../..', import.meta.url).pathname;
@@ -24,7 +23,6 @@ function parseEnv(text: string): Map<string, string> {
 
 export class LocalProvider implements ClusterProvider {
   readonly name = 'local';
-  #access: ClusterAccess | undefined;
 
   async up(): Promise<ClusterAccess> {
     if (process.getuid?.() !== 0) {
@@ -43,8 +41,7 @@ export class LocalProvider implements ClusterProvider {
     if (!kubeconfig || !kubectl || !helm || !testImage) {
       throw new Error(`cluster.sh env gave an incomplete answer: ${JSON.stringify([...env])}`);
     }
-    this.#access = { provider: 'local', kubeconfig, kubectl, helm, testImage };
-    return this.#access;
+    return { provider: 'local', kubeconfig, kubectl, helm, testImage };
   }
 
   /** Builds with e2e/scripts/images.sh-style local tooling: `image.localBuild` prints an OCI archive. */
@@ -58,21 +55,6 @@ export class LocalProvider implements ClusterProvider {
       await runCommand(join(repoRoot, image.localBuild), [], { showProgress: true })
     ).trim();
     await runCommand(script('nodes.sh'), ['import', image.ref, archive]);
-  }
-
-  async helmInstall(
-    release: string,
-    chartDir: string,
-    namespace: string,
-    values: Record<string, string> = {},
-  ): Promise<void> {
-    await helmUpgradeInstall(
-      this.#access ?? (await this.up()),
-      release,
-      chartDir,
-      namespace,
-      values,
-    );
   }
 
   /** images/build-local.sh --import (umoci, no Docker): localhost/ambit/<component>:<appVersion>. */
@@ -101,7 +83,6 @@ export class LocalProvider implements ClusterProvider {
 
   async down(): Promise<void> {
     await runCommand(script('cluster.sh'), ['down'], { showProgress: true });
-    this.#access = undefined;
   }
 }
 

@@ -46,6 +46,18 @@ function patchAs(
   ]);
 }
 
+/** The mode of the mesh-wide PeerAuthentication ambit-system/default ('' when absent). */
+const meshMode = (): string =>
+  kubectl([
+    '-n',
+    'ambit-system',
+    'get',
+    'peerauthentication',
+    'default',
+    '-o',
+    'jsonpath={.spec.mtls.mode}',
+  ]).out;
+
 beforeAll(() => {
   execFileSync(
     helm(),
@@ -98,16 +110,7 @@ describe('helm install on a real API server', () => {
       JSON.parse(vap.out) as { status?: { typeChecking?: { expressionWarnings?: unknown[] } } }
     ).status;
     expect(status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
-    const pa = kubectl([
-      '-n',
-      'ambit-system',
-      'get',
-      'peerauthentication',
-      'default',
-      '-o',
-      'jsonpath={.spec.mtls.mode}',
-    ]);
-    expect(pa.out).toBe('STRICT');
+    expect(meshMode()).toBe('STRICT');
     for (const kind of [
       'deployment/ambit-controller',
       'daemonset/ztunnel',
@@ -192,16 +195,6 @@ describe('upgrade and uninstall', () => {
     ]);
     expect(r.ok, r.out).toBe(true);
   };
-  const meshMode = (): string =>
-    kubectl([
-      '-n',
-      'ambit-system',
-      'get',
-      'peerauthentication',
-      'default',
-      '-o',
-      'jsonpath={.spec.mtls.mode}',
-    ]).out;
   const crds = [
     'waypoints.ambit.dev',
     'authorizationpolicies.ambit.dev',

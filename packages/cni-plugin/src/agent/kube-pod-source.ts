@@ -26,6 +26,7 @@ import { createLogger, type Logger } from '@ambit/core/log';
 import { ENROLLED_ANNOTATION, enrolledMark } from '@ambit/core/mesh/ambient';
 import { reconnectDelay } from '@ambit/core/mesh/reconnect-delay';
 import type { NamespaceFacts, PodFacts, PodSource } from './pod-source.ts';
+import { apiStatus } from '@ambit/core/kube-api-status';
 
 export interface KubePodSourceOptions {
   kubeConfig: KubeConfig;
@@ -57,11 +58,6 @@ export function enrolmentPatch(
 ): { metadata: { uid: string; annotations: Record<string, string | null> } } {
   return { metadata: { uid, annotations: { [ENROLLED_ANNOTATION]: mark ?? null } } };
 }
-
-const statusOf = (err: unknown): number | undefined => {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-};
 
 interface Watched<T extends KubernetesObject> {
   what: string;
@@ -129,7 +125,7 @@ export class KubePodSource implements PodSource {
     if (cached) return Promise.resolve(podFactsOf(cached));
     // Not in the watch cache (yet): ask the API server; a pod that does not exist is unknown.
     return this.#core.readNamespacedPod({ name, namespace }).then(podFactsOf, (err: unknown) => {
-      if (statusOf(err) === 404) return undefined;
+      if (apiStatus(err) === 404) return undefined;
       throw err;
     });
   }
@@ -243,7 +239,7 @@ export class KubePodSource implements PodSource {
       );
       if (this.#pending.get(uid) === want) this.#pending.delete(uid);
     } catch (err) {
-      const status = statusOf(err);
+      const status = apiStatus(err);
       // 404: the pod is gone; 409: the name belongs to another pod now. Nothing to record.
       if (status === 404 || status === 409) {
         if (this.#pending.get(uid) === want) this.#pending.delete(uid);

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '@ambit/core/log';
 import { reconnectDelay } from '@ambit/core/mesh/reconnect-delay';
 import type { DaemonSetProbe, DaemonSetView, ShutdownFacts } from './shutdown-decision.ts';
 import { watchSaysUninstalling } from './shutdown-decision.ts';
+import { apiStatus } from '@ambit/core/kube-api-status';
 
 export interface OwnDaemonSetOptions {
   kubeConfig: KubeConfig;
@@ -24,11 +25,6 @@ export interface OwnDaemonSetOptions {
   /** Called when the watch starts or stops saying "uninstalling". */
   onChange?(view: DaemonSetView, uninstalling: boolean): void;
 }
-
-const statusOf = (err: unknown): number | undefined => {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-};
 
 export class OwnDaemonSet {
   readonly #opts: OwnDaemonSetOptions;
@@ -123,7 +119,7 @@ export class OwnDaemonSet {
       if (got === 'timeout') return { kind: 'failed', error: `no answer within ${timeoutMs} ms` };
       return { kind: 'present', deleting: Boolean(got.metadata?.deletionTimestamp) };
     } catch (err) {
-      const status = statusOf(err);
+      const status = apiStatus(err);
       if (status === 404) return { kind: 'not-found' };
       if (status === 401 || status === 403) return { kind: 'refused', status };
       return {

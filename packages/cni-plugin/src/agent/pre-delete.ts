@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { AppsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CniAgentConfigError } from '@ambit/core/errors';
 import type { Logger } from '@ambit/core/log';
+import { apiStatus } from '@ambit/core/kube-api-status';
 
 export interface PreDeleteOptions {
   kubeConfig: KubeConfig;
@@ -36,11 +37,6 @@ export interface PreDeleteResult {
   remaining: string[];
 }
 
-const statusOf = (err: unknown): number | undefined => {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-};
-
 /** Deletes the DaemonSets (Foreground) and waits until each is gone or the deadline passes. */
 export async function removeNodeAgents(opts: PreDeleteOptions): Promise<PreDeleteResult> {
   const apps = opts.kubeConfig.makeApiClient(AppsV1Api);
@@ -55,7 +51,7 @@ export async function removeNodeAgents(opts: PreDeleteOptions): Promise<PreDelet
       waiting.add(name);
       log.info('deleting node agent DaemonSet (foreground)', { daemonSet: `${namespace}/${name}` });
     } catch (err) {
-      if (statusOf(err) !== 404) throw err;
+      if (apiStatus(err) !== 404) throw err;
       absent.push(name);
     }
   }
@@ -66,7 +62,7 @@ export async function removeNodeAgents(opts: PreDeleteOptions): Promise<PreDelet
       try {
         await apps.readNamespacedDaemonSet({ name, namespace });
       } catch (err) {
-        if (statusOf(err) !== 404) {
+        if (apiStatus(err) !== 404) {
           log.warn('cannot read a node agent DaemonSet; still waiting', { daemonSet: name, err });
           continue;
         }

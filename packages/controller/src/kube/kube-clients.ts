@@ -41,8 +41,5 @@ export function makeKubeClients(kc: KubeConfig): KubeClients {
   };
 }
 
-/** The HTTP status of a client-node ApiException (or undefined for network errors). */
-export function apiStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
-}
+/** The HTTP status of a client-node ApiException (shared with the node agent, in core). */
+export { apiStatus } from '@ambit/core/kube-api-status';

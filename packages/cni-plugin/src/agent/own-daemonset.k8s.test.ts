@@ -16,7 +16,10 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@ambit/core/log';
-import { serviceAccountKubeConfig } from '../testing/service-account-kubeconfig.ts';
+import {
+  podlessDaemonSet,
+  serviceAccountKubeConfig,
+} from '../testing/service-account-kubeconfig.ts';
 import { waitFor } from '../testing/ztunnel-recorder.ts';
 import { OwnDaemonSet } from './own-daemonset.ts';
 import { decideShutdown } from './shutdown-decision.ts';
@@ -34,22 +37,7 @@ describe("the node agent's own DaemonSet (real API server, the agent's narrow RB
   const watches: OwnDaemonSet[] = [];
 
   const createDaemonSet = (finalizers?: string[]): Promise<unknown> =>
-    apps.createNamespacedDaemonSet({
-      namespace,
-      body: {
-        metadata: { name, ...(finalizers ? { finalizers } : {}) },
-        spec: {
-          selector: { matchLabels: { app: name } },
-          template: {
-            metadata: { labels: { app: name } },
-            spec: {
-              nodeSelector: { 'ambit.dev/no-such-node': 'true' },
-              containers: [{ name: 'agent', image: 'registry.invalid/agent:1' }],
-            },
-          },
-        },
-      },
-    });
+    apps.createNamespacedDaemonSet({ namespace, body: podlessDaemonSet(name, finalizers) });
   const deleteDaemonSet = (): Promise<unknown> =>
     apps.deleteNamespacedDaemonSet({ name, namespace }).catch(() => undefined);
   const gone = async (): Promise<boolean> =>

@@ -15,7 +15,10 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createLogger } from '@ambit/core/log';
-import { serviceAccountKubeConfig } from '../testing/service-account-kubeconfig.ts';
+import {
+  podlessDaemonSet,
+  serviceAccountKubeConfig,
+} from '../testing/service-account-kubeconfig.ts';
 import { parsePreDeleteArgs, removeNodeAgents } from './pre-delete.ts';
 
 const quiet = createLogger({ level: 'error', out: { write: () => true } });
@@ -30,22 +33,7 @@ describe('the pre-delete hook (real API server, the hook Role only)', () => {
   let hookKc: KubeConfig;
 
   const createDaemonSet = (name: string, finalizers?: string[]): Promise<unknown> =>
-    apps.createNamespacedDaemonSet({
-      namespace,
-      body: {
-        metadata: { name, ...(finalizers ? { finalizers } : {}) },
-        spec: {
-          selector: { matchLabels: { app: name } },
-          template: {
-            metadata: { labels: { app: name } },
-            spec: {
-              nodeSelector: { 'ambit.dev/no-such-node': 'true' },
-              containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
-            },
-          },
-        },
-      },
-    });
+    apps.createNamespacedDaemonSet({ namespace, body: podlessDaemonSet(name, finalizers) });
   const exists = (name: string): Promise<boolean> =>
     apps.readNamespacedDaemonSet({ name, namespace }).then(
       () => true,

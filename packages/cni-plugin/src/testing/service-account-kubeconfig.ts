@@ -1,11 +1,13 @@
 // For *.k8s.test.ts: a ServiceAccount whose only rights are one namespaced Role, and a kubeconfig
 // that talks to the API server with that ServiceAccount's token — how a component's narrow RBAC
-// (the chart's rules) is tested against a real API server, rather than with the admin's rights.
+// (the chart's rules) is tested against a real API server, rather than with the admin's rights;
+// and the pod-less DaemonSet those tests point it at.
 
 import {
   CoreV1Api,
   KubeConfig,
   RbacAuthorizationV1Api,
+  type V1DaemonSet,
   type V1PolicyRule,
 } from '@kubernetes/client-node';
 
@@ -46,4 +48,25 @@ export async function serviceAccountKubeConfig(
     currentContext: name,
   });
   return kc;
+}
+
+/**
+ * A DaemonSet that selects no node, so it never makes pods (the k8s suite has no kubelet): what
+ * the node agent's shutdown check and the pre-delete hook look at is the object itself. With
+ * `finalizers`, a deletion leaves it in place with a deletionTimestamp until they are removed.
+ */
+export function podlessDaemonSet(name: string, finalizers?: string[]): V1DaemonSet {
+  return {
+    metadata: { name, ...(finalizers ? { finalizers } : {}) },
+    spec: {
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          nodeSelector: { 'ambit.dev/no-such-node': 'true' },
+          containers: [{ name: 'c', image: 'registry.invalid/c:1' }],
+        },
+      },
+    },
+  };
 }

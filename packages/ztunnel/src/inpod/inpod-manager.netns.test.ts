@@ -95,6 +95,24 @@ describe('in-pod handlers (snapshot, add, del)', () => {
     expect(listeningPorts(ns[2]!.path)).toEqual([]);
   });
 
+  it('a release that never finishes holds up the next messages for RELEASE_DEADLINE_MS at most', async () => {
+    await m.add(pod(0));
+    await settled();
+    const stuck = m.pods[0]!;
+    const realClose = stuck.close.bind(stuck);
+    stuck.close = () => new Promise<void>(() => {}); // never resolves
+    await m.del('uid-0'); // resolves once the deadline passed
+    expect(held()).toEqual([]);
+    await m.add(pod(1));
+    await settled();
+    expect(held()).toEqual(['uid-1']);
+    expect(listeningPorts(ns[1]!.path)).toEqual(CAPTURE_PORTS);
+    await realClose();
+    await m.del('uid-1');
+    expect(listeningPorts(ns[0]!.path)).toEqual([]);
+    expect(listeningPorts(ns[1]!.path)).toEqual([]);
+  }, 20_000);
+
   it('del of an unknown uid succeeds', async () => {
     await expect(m.del('never-seen')).resolves.toBeUndefined();
   });

@@ -26,6 +26,9 @@ function samePod(a: InpodPod, b: InpodPod): boolean {
   );
 }
 
+/** How long a release may take beyond its grace before the queue moves on. */
+export const RELEASE_DEADLINE_MS = 5_000;
+
 export class InpodManager implements InpodHandlers {
   readonly #deps: CapturedPodDeps;
   readonly #pods = new Map<string, CapturedPod>();
@@ -160,15 +163,33 @@ export class InpodManager implements InpodHandlers {
     });
   }
 
+  /**
+   * Closes the pod's listeners and waits for its connections to end, but never longer than its
+   * grace plus RELEASE_DEADLINE_MS: every agent message waits in the same queue, so one release
+   * that does not finish must not stop ztunnel from serving the node (seen in the e2e suite: a
+   * del that never completed left the agent's handshakes unanswered and no pod on that node
+   * could start). What is left closes in the background.
+   */
   async #release(uid: string, why: string, graceMs?: number): Promise<void> {
     const p = this.#pods.get(uid);
     if (!p) return;
     this.#pods.delete(uid);
-    await p.close(graceMs);
-    this.#deps.log.info('pod released: its listeners are closed', {
-      pod: `${p.pod.namespace}/${p.pod.name}`,
-      uid,
-      why,
-    });
+    const pod = `${p.pod.namespace}/${p.pod.name}`;
+    const limitMs = (graceMs ?? this.#deps.releaseGraceMs ?? 0) + RELEASE_DEADLINE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      p.close(graceMs).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), limitMs))),
+    ]).finally(() => clearTimeout(timer));
+    if (!finished) {
+      this.#deps.log.error('pod release did not finish in time; going on without waiting', {
+        pod,
+        uid,
+        why,
+        limitMs,
+      });
+      return;
+    }
+    this.#deps.log.info('pod released: its listeners are closed', { pod, uid, why });
   }
 }
